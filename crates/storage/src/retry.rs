@@ -1,0 +1,1 @@
+//! Retry wrapper (work in progress).
