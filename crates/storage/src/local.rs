@@ -46,7 +46,11 @@ fn map_io(error: std::io::Error, container: &str, name: &str, action: &str) -> S
     match error.kind() {
         IoKind::NotFound => StorageError::not_found(container, name),
         IoKind::AlreadyExists => StorageError::already_exists(container, name),
-        _ => io_error(ErrorKind::Io, format!("cannot {action} {container}/{name}"), error),
+        _ => io_error(
+            ErrorKind::Io,
+            format!("cannot {action} {container}/{name}"),
+            error,
+        ),
     }
 }
 
@@ -116,9 +120,11 @@ impl LocalStorage {
 
     fn temp_path(&self) -> PathBuf {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        self.root
-            .join(".tmp")
-            .join(format!("{}-{n}-{}", std::process::id(), rand::random::<u32>()))
+        self.root.join(".tmp").join(format!(
+            "{}-{n}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ))
     }
 }
 
@@ -357,7 +363,10 @@ mod tests {
     fn names_round_trip_through_file_names() {
         for name in ["a/b c", "%41", "é?#", ".hidden", "..", "pack-1.idx"] {
             let encoded = encode_name(name);
-            assert!(!encoded.contains('/') && !encoded.starts_with('.'), "{encoded}");
+            assert!(
+                !encoded.contains('/') && !encoded.starts_with('.'),
+                "{encoded}"
+            );
             assert_eq!(decode_name(&encoded).as_deref(), Some(name));
         }
     }
