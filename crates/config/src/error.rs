@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {}: {source}", path.display())]
+    /// `error` is printed, not chained as a source, so it appears once.
+    #[error("cannot read config file {}: {error}", path.display())]
     Unreadable {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {}, line {line}: {message}", path.display())]
     Syntax {
@@ -25,16 +25,21 @@ pub enum ConfigError {
         section: String,
         key: Option<String>,
     },
-    /// `value` is never a secret: keys holding secrets are not validated.
-    #[error("config file {}, line {line}: [{section}] {key} = {value:?} is invalid: {reason}", path.display())]
-    InvalidValue {
-        path: PathBuf,
-        line: usize,
-        section: String,
-        key: String,
-        value: String,
-        reason: String,
-    },
+    #[error("{0}")]
+    InvalidValue(Box<InvalidValue>),
     #[error("config file {}: {message}", path.display())]
     Conflict { path: PathBuf, message: String },
+}
+
+/// A value that does not fit its key. `value` is never a secret: keys holding secrets are not
+/// validated.
+#[derive(Debug, thiserror::Error)]
+#[error("config file {}, line {line}: [{section}] {key} = {value:?} is invalid: {reason}", path.display())]
+pub struct InvalidValue {
+    pub path: PathBuf,
+    pub line: usize,
+    pub section: String,
+    pub key: String,
+    pub value: String,
+    pub reason: String,
 }

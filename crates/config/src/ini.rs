@@ -14,7 +14,10 @@ pub struct Section {
 
 /// Whether the value of `key` is a secret that must not be printed.
 pub fn is_secret_key(key: &str) -> bool {
-    key.contains("password") || key.contains("secret") || key.contains("token") || key.ends_with("key")
+    key.contains("password")
+        || key.contains("secret")
+        || key.contains("token")
+        || key.ends_with("key")
 }
 
 impl std::fmt::Debug for Section {
@@ -135,7 +138,10 @@ mod tests {
     #[test]
     fn semicolon_in_value_is_kept() {
         let ini = Ini::parse("[swift]\nusername = admin;admin\n").unwrap();
-        assert_eq!(ini.sections["swift"].entries["username"].value, "admin;admin");
+        assert_eq!(
+            ini.sections["swift"].entries["username"].value,
+            "admin;admin"
+        );
     }
 
     #[test]

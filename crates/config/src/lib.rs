@@ -9,7 +9,7 @@ mod error;
 mod ini;
 mod swift;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, InvalidValue};
 pub use ini::{Ini, Section};
 pub use swift::{AuthVersion, EndpointInterface, SectionReader, SwiftConfig};
 
@@ -109,12 +109,11 @@ impl Config {
         match source {
             ConfigSource::EmbeddedDefault => Ok(Config::embedded_default(env)),
             ConfigSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| {
-                    ConfigError::Unreadable {
+                let text =
+                    std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
                         path: path.clone(),
-                        source,
-                    }
-                })?;
+                        error,
+                    })?;
                 Config::parse(&text, path)
             }
         }

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::error::InvalidValue;
 use crate::{ConfigError, Secret, Section};
 
 /// The auth protocol used to obtain a token and the storage URL.
@@ -248,7 +249,11 @@ impl SectionReader<'_> {
 
     /// A boolean in configparser's spellings (`yes/no`, `true/false`, `on/off`, `1/0`).
     pub fn boolean(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.optional(key).map(|v| v.to_ascii_lowercase()).as_deref() {
+        match self
+            .optional(key)
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
             None => Ok(default),
             Some("1" | "yes" | "true" | "on") => Ok(true),
             Some("0" | "no" | "false" | "off") => Ok(false),
@@ -267,13 +272,13 @@ impl SectionReader<'_> {
     /// An error for the value of `key`. Never call it for a secret.
     pub fn invalid(&self, key: &str, reason: &str) -> ConfigError {
         let entry = self.section.entries.get(key);
-        ConfigError::InvalidValue {
+        ConfigError::InvalidValue(Box::new(InvalidValue {
             path: self.path.to_path_buf(),
             line: entry.map_or(0, |e| e.line),
             section: self.name.to_string(),
             key: key.to_string(),
             value: entry.map(|e| e.value.clone()).unwrap_or_default(),
             reason: reason.to_string(),
-        }
+        }))
     }
 }

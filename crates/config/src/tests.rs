@@ -28,7 +28,10 @@ cache_length = 20
 ";
 
 fn swift(text: &str) -> SwiftConfig {
-    match Config::parse(text, Path::new("/etc/swift-dul.conf")).unwrap().storage {
+    match Config::parse(text, Path::new("/etc/swift-dul.conf"))
+        .unwrap()
+        .storage
+    {
         StorageConfig::Swift(s) => s,
         other => panic!("expected swift, got {other:?}"),
     }
@@ -59,7 +62,9 @@ fn seed_template_loads_verbatim() {
 
 #[test]
 fn tenant_and_user_keep_the_semicolon_split() {
-    let s = swift("[swift]\nauth_url = http://h/auth/v1.0\nauth_ver = 1\nusername = test;tester\npassword = p\n");
+    let s = swift(
+        "[swift]\nauth_url = http://h/auth/v1.0\nauth_ver = 1\nusername = test;tester\npassword = p\n",
+    );
     assert_eq!(s.tenant.as_deref(), Some("test"));
     assert_eq!(s.user, "tester");
     assert_eq!(s.v1_user(), "test:tester");
@@ -100,7 +105,10 @@ fn unknown_auth_ver_names_file_key_and_value() {
 #[test]
 fn bad_numbers_are_refused() {
     let message = error(&SEED.replace("concurrency = 10", "concurrency = ten"));
-    assert!(message.contains("concurrency") && message.contains("\"ten\""), "{message}");
+    assert!(
+        message.contains("concurrency") && message.contains("\"ten\""),
+        "{message}"
+    );
     let message = error(&SEED.replace("http_timeout = 20", "http_timeout = 0"));
     assert!(message.contains("at least 1"), "{message}");
 }
@@ -155,13 +163,19 @@ fn config_location_precedence() {
         ConfigSource::locate(Some(Path::new("/c.conf")), env),
         ConfigSource::File("/c.conf".into())
     );
-    assert_eq!(ConfigSource::locate(None, env), ConfigSource::File("/a.conf".into()));
+    assert_eq!(
+        ConfigSource::locate(None, env),
+        ConfigSource::File("/a.conf".into())
+    );
     let dulwich_only = |name: &str| (name == "DULWICH_SWIFT_CFG").then(|| "/b.conf".to_string());
     assert_eq!(
         ConfigSource::locate(None, dulwich_only),
         ConfigSource::File("/b.conf".into())
     );
-    assert_eq!(ConfigSource::locate(None, |_| None), ConfigSource::EmbeddedDefault);
+    assert_eq!(
+        ConfigSource::locate(None, |_| None),
+        ConfigSource::EmbeddedDefault
+    );
 }
 
 #[test]

@@ -78,7 +78,10 @@ impl StorageError {
     }
 
     pub fn not_found(container: &str, name: &str) -> Self {
-        StorageError::new(ErrorKind::NotFound, format!("{container}/{name} does not exist"))
+        StorageError::new(
+            ErrorKind::NotFound,
+            format!("{container}/{name} does not exist"),
+        )
     }
 
     pub fn container_not_found(container: &str) -> Self {

@@ -76,7 +76,9 @@ pub struct GetResult {
 
 impl fmt::Debug for GetResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GetResult").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("GetResult")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::StreamExt;
 use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_storage::local::LocalStorage;
+use swiftgit_storage::swift::SwiftStorage;
 use swiftgit_storage::{PutMode, PutPayload, Storage};
 
 struct Counting;
@@ -117,10 +118,10 @@ async fn a_100_mib_object_streams_with_flat_memory() {
         eprintln!("swift: skipped (SWIFTGIT_TEST_CONFIG is not set)");
         return;
     };
-    let _ = (
-        path,
-        ConfigSource::EmbeddedDefault,
-        StorageConfig::Local,
-        Config::embedded_default(|_| None),
-    );
+    let config = Config::load(&ConfigSource::File(path.into()), |_| None).unwrap();
+    let StorageConfig::Swift(swift) = config.storage else {
+        panic!("SWIFTGIT_TEST_CONFIG does not name a [swift] config");
+    };
+    let storage = SwiftStorage::connect(&swift).await.unwrap();
+    stream_100_mib("swift", Arc::new(storage)).await;
 }

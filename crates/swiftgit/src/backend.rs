@@ -6,6 +6,8 @@ use anyhow::Context;
 use swiftgit_config::{Config, StorageConfig};
 use swiftgit_storage::Storage;
 use swiftgit_storage::local::LocalStorage;
+use swiftgit_storage::retry::{RetryPolicy, Retrying};
+use swiftgit_storage::swift::SwiftStorage;
 
 pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
     match &config.storage {
@@ -15,8 +17,14 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
             })?;
             Ok(Arc::new(storage))
         }
-        StorageConfig::Swift(_swift) => {
-            anyhow::bail!("the Swift backend is not built into this version yet")
+        StorageConfig::Swift(swift) => {
+            let storage = SwiftStorage::connect(swift).await.with_context(|| {
+                format!(
+                    "cannot connect to Swift at {} as {}",
+                    swift.auth_url, swift.user
+                )
+            })?;
+            Ok(Arc::new(Retrying::new(storage, RetryPolicy::default())))
         }
     }
 }

@@ -81,7 +81,9 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
     let config = Config::load(&source, |name| std::env::var(name).ok())?;
     match &config.origin {
         Some(path) => tracing::info!(config = %path.display(), "loaded config"),
-        None => tracing::info!(storage = ?config.storage, "no config file: using the embedded default"),
+        None => {
+            tracing::info!(storage = ?config.storage, "no config file: using the embedded default")
+        }
     }
     for warning in &config.warnings {
         tracing::warn!("{warning}");

@@ -8,6 +8,7 @@ use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_storage::Storage;
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::memory::MemoryStorage;
+use swiftgit_storage::swift::SwiftStorage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -28,6 +29,9 @@ pub struct Fixture {
 
 /// Page size forced on Swift listings so that a few hundred names page several times.
 pub const SWIFT_TEST_PAGE: usize = 100;
+/// Objects larger than this go to Swift as static large objects in the suite, so the SLO path
+/// runs on a few MiB (the test cluster's own `max_file_size` is 8 MiB).
+pub const SWIFT_TEST_LARGE_OBJECT: u64 = 1 << 20;
 
 /// The Swift config named by `SWIFTGIT_TEST_CONFIG`, or `None` when it is unset.
 pub fn swift_test_config() -> Option<swiftgit_config::SwiftConfig> {
@@ -54,8 +58,12 @@ pub async fn fixture(backend: Backend, case: &str) -> Option<Fixture> {
                 eprintln!("skipped: SWIFTGIT_TEST_CONFIG is not set");
                 return None;
             };
-            let _ = config;
-            todo!("swift")
+            let storage = SwiftStorage::connect(&config)
+                .await
+                .unwrap_or_else(|e| panic!("SWIFTGIT_TEST_CONFIG is set but Swift fails: {e}"))
+                .with_listing_page_size(SWIFT_TEST_PAGE)
+                .with_large_object_threshold(SWIFT_TEST_LARGE_OBJECT);
+            (Arc::new(storage), None, SWIFT_TEST_LARGE_OBJECT + 1)
         }
     };
     assert!(
