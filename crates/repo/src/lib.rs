@@ -7,13 +7,22 @@
 //!   of immutable entries with checkpoints; multi-ref transactions commit all or nothing.
 //! - [`seed`]: repositories laid out by dulwich's Swift backend, served as they are and adopted
 //!   into the log on their first write.
+//! - [`Repository`] (`repository/`): creating and opening a repository, reading its state and
+//!   committing ref transactions.
 
 pub mod name;
 pub mod odb;
 pub mod refs;
+mod repository;
 pub mod seed;
 
 pub use gix_hash::ObjectId;
+pub use name::{RepoName, RepoNameError};
+pub use refs::{
+    CommitError, Expected, Head, LogError, New, RefName, RefTransaction, RefUpdate, Rejection,
+    RepoState,
+};
+pub use repository::{Committed, Existing, RepoError, Repository, RepositoryOptions};
 
 /// A pack, named by its trailing checksum: its objects are stored as
 /// `objects/pack/pack-<hex>.pack`, `.idx` and `.meta`.

@@ -1,0 +1,202 @@
+//! Async pkt-line reading and writing over any transport stream: the protocol crate parses,
+//! this feeds it bytes. Reads are bounded (one packet is at most 65 520 bytes) and time out
+//! after the idle timeout, so a silent client never holds a task forever.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use swiftgit_protocol::pkt_line::PktLineError;
+use swiftgit_protocol::{Packet, PktReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// A packet read from the client, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedPacket {
+    Data(Vec<u8>),
+    Flush,
+    Delim,
+    ResponseEnd,
+}
+
+impl OwnedPacket {
+    /// The payload without one trailing `\n`, for text packets.
+    pub fn text(&self) -> Option<&[u8]> {
+        match self {
+            OwnedPacket::Data(data) => Some(data.strip_suffix(b"\n").unwrap_or(data)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PktIoError {
+    #[error("invalid pkt-line from the client: {0}")]
+    Malformed(#[from] PktLineError),
+    #[error("the client sent nothing for {0:?}")]
+    Idle(Duration),
+    #[error("the client closed the connection{}", if *.mid_packet { " in the middle of a packet" } else { "" })]
+    Closed { mid_packet: bool },
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads pkt-lines from `R`, keeping bytes read past a packet (e.g. the start of a pack) for
+/// [`PktStream::take_buffered`].
+pub struct PktStream<R> {
+    reader: R,
+    buffer: PktReader,
+    idle_timeout: Duration,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+impl<R: AsyncRead + Unpin> PktStream<R> {
+    pub fn new(reader: R, idle_timeout: Duration) -> Self {
+        PktStream {
+            reader,
+            buffer: PktReader::new(),
+            idle_timeout,
+        }
+    }
+
+    /// The next packet; `Ok(None)` when the client closed the connection cleanly between
+    /// packets.
+    pub async fn next(&mut self) -> Result<Option<OwnedPacket>, PktIoError> {
+        loop {
+            if let Some(packet) = self.buffer.next_packet()? {
+                return Ok(Some(match packet {
+                    Packet::Data(data) => OwnedPacket::Data(data.to_vec()),
+                    Packet::Flush => OwnedPacket::Flush,
+                    Packet::Delim => OwnedPacket::Delim,
+                    Packet::ResponseEnd => OwnedPacket::ResponseEnd,
+                }));
+            }
+            if self.fill().await? == 0 {
+                let mid_packet = !self.buffer.unread().is_empty();
+                return if mid_packet {
+                    Err(PktIoError::Closed { mid_packet })
+                } else {
+                    Ok(None)
+                };
+            }
+        }
+    }
+
+    /// Like [`PktStream::next`], but a clean close is an error too.
+    pub async fn expect_next(&mut self) -> Result<OwnedPacket, PktIoError> {
+        self.next()
+            .await?
+            .ok_or(PktIoError::Closed { mid_packet: false })
+    }
+
+    /// Reads more bytes into the buffer; returns how many (0 at end of stream).
+    async fn fill(&mut self) -> Result<usize, PktIoError> {
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let n = tokio::time::timeout(self.idle_timeout, self.reader.read(&mut chunk))
+            .await
+            .map_err(|_| PktIoError::Idle(self.idle_timeout))??;
+        self.buffer.push(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Bytes received after the last packet (e.g. the start of a pushed pack), and the reader
+    /// for the rest.
+    pub fn into_parts(mut self) -> (Vec<u8>, R) {
+        (self.buffer.take_rest(), self.reader)
+    }
+
+    /// Bytes received after the last packet, removed from the buffer.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        self.buffer.take_rest()
+    }
+
+    pub fn reader_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+}
+
+/// Buffered pkt-line output: encode into [`PktSink::buf`], then [`PktSink::flush`].
+pub struct PktSink<W> {
+    writer: W,
+    pub buf: BytesMut,
+}
+
+impl<W: AsyncWrite + Unpin> PktSink<W> {
+    pub fn new(writer: W) -> Self {
+        PktSink {
+            writer,
+            buf: BytesMut::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Writes what is buffered and flushes the transport.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.writer.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        self.writer.flush().await
+    }
+
+    /// Writes what is buffered without flushing the transport, when the buffer is large.
+    pub async fn write_if_full(&mut self, threshold: usize) -> std::io::Result<()> {
+        if self.buf.len() >= threshold {
+            self.writer.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    pub fn writer_mut(&mut self) -> &mut W {
+        &mut self.writer
+    }
+
+    pub fn into_inner(self) -> W {
+        self.writer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_packets_and_keeps_the_rest() {
+        let input: &[u8] = b"0009hello0000PACKxyz";
+        let mut stream = PktStream::new(input, Duration::from_secs(1));
+        assert_eq!(
+            stream.next().await.unwrap(),
+            Some(OwnedPacket::Data(b"hello".to_vec()))
+        );
+        assert_eq!(stream.next().await.unwrap(), Some(OwnedPacket::Flush));
+        assert_eq!(stream.take_buffered(), b"PACKxyz");
+    }
+
+    #[tokio::test]
+    async fn a_truncated_packet_is_an_error_and_a_clean_end_is_none() {
+        let mut stream = PktStream::new(&b"0009hel"[..], Duration::from_secs(1));
+        assert!(matches!(
+            stream.next().await,
+            Err(PktIoError::Closed { mid_packet: true })
+        ));
+        let mut stream = PktStream::new(&b""[..], Duration::from_secs(1));
+        assert_eq!(stream.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn garbage_length_is_malformed() {
+        let mut stream = PktStream::new(&b"zzzzhello"[..], Duration::from_secs(1));
+        assert!(matches!(stream.next().await, Err(PktIoError::Malformed(_))));
+    }
+
+    #[tokio::test]
+    async fn silence_times_out() {
+        let (_client, server) = tokio::io::duplex(64);
+        let mut stream = PktStream::new(server, Duration::from_millis(50));
+        assert!(matches!(stream.next().await, Err(PktIoError::Idle(_))));
+    }
+}
