@@ -41,13 +41,22 @@ pub trait Committer: Send + Sync + fmt::Debug {
     ) -> Result<Append, StorageError>;
 }
 
-/// The default [`Committer`]: a create-only `put` of the entry.
-#[derive(Debug, Clone, Copy, Default)]
+/// The default [`Committer`]: a create-only `put` of the entry, read back.
+#[derive(Debug, Clone, Copy)]
 pub struct CreateOnly {
     /// Read the entry back after creating it and report a [`Append::Conflict`] if its bytes are
-    /// someone else's. This costs one GET per commit and narrows (does not close) the window in
-    /// which two processes writing to Swift both see their create succeed.
+    /// someone else's (each entry carries a random nonce, so two writers' bytes always differ).
+    /// This costs one GET per commit and narrows, without closing, the window in which two
+    /// processes writing to Swift both see their create succeed: two processes doing 150
+    /// increments each of one ref on a single-node Swift lost 43–47 of 300 acknowledged
+    /// updates without it and 0 of 300 with it (3 runs each). Default: on.
     pub read_back: bool,
+}
+
+impl Default for CreateOnly {
+    fn default() -> Self {
+        CreateOnly { read_back: true }
+    }
 }
 
 #[async_trait::async_trait]

@@ -73,6 +73,7 @@ impl RefName {
         RefName::new(format!("refs/heads/{branch}"))
     }
 
+    /// The full name, `refs/…`.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -74,6 +74,7 @@ impl RepoState {
         self.seq
     }
 
+    /// What HEAD is (symbolic, possibly unborn, or detached).
     pub fn head(&self) -> &Head {
         &self.head
     }

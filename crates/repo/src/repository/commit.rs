@@ -6,7 +6,8 @@
 //! 3. Catch up with the log (one request if nothing changed).
 //! 4. Check every expectation against that state; any failure rejects the whole transaction.
 //! 5. Have the [`crate::refs::Committer`] make the changes entry `seq + 1`. If another writer
-//!    took that entry, catch up and go back to 4.
+//!    took that entry, catch up and go back to 4. If the append failed without an answer, read
+//!    the entry back: its random nonce tells whether it is ours.
 //! 6. Write a checkpoint if one is due, then the hint. Both are optimisations: a failure is
 //!    logged, not returned, and readers do without them.
 

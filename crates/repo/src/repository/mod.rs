@@ -27,7 +27,7 @@ pub struct RepositoryOptions {
     /// A checkpoint (the whole state) is written once this many entries follow the newest one;
     /// opening then reads at most this many entries past it. Default 8.
     pub checkpoint_interval: u64,
-    /// The step that decides between concurrent writers. Default: [`CreateOnly`] without
+    /// The step that decides between concurrent writers. Default: [`CreateOnly`] with
     /// read-back.
     pub committer: Arc<dyn Committer>,
     /// How often a commit catches up and tries again when another writer took its entry before
@@ -219,6 +219,7 @@ impl Repository {
         }
     }
 
+    /// The repository's name (canonical: no `.git`).
     pub fn name(&self) -> &RepoName {
         &self.inner.name
     }
@@ -228,6 +229,7 @@ impl Repository {
         self.inner.name.as_str()
     }
 
+    /// The storage holding the container (for the object database).
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.inner.storage
     }

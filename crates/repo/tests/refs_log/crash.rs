@@ -114,7 +114,8 @@ fn sigkill_mid_commit_leaves_old_or_new_state() {
             BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
-                .filter_map(|line| line.strip_prefix("acked ")?.parse::<u64>().ok())
+                // The first line also carries libtest's "test … ... " prefix.
+                .filter_map(|line| line.rsplit_once("acked ")?.1.parse::<u64>().ok())
                 .collect::<Vec<u64>>()
         });
         std::thread::sleep(Duration::from_millis(rand::rng().random_range(150..700)));

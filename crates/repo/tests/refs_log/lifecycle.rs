@@ -116,10 +116,15 @@ pub async fn init_refuses_bad_branches_and_used_containers(storage: Arc<dyn Stor
         format!("repository {missing} does not exist")
     );
 
+    // An empty container made beforehand (by an operator, say) is fine.
     let main = unique_name("main");
+    storage
+        .create_container(main.as_str())
+        .await
+        .expect("create");
     let repo = Repository::init(storage.clone(), &main, "main")
         .await
-        .expect("init");
+        .expect("init into an empty container");
     assert_eq!(repo.state().head(), &Head::Symbolic(r("refs/heads/main")));
     remove(storage.as_ref(), &main).await;
 }

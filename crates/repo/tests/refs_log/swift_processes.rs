@@ -110,12 +110,12 @@ fn two_processes_increment_one_counter() {
             let stdout = String::from_utf8_lossy(&output.stdout);
             let line = stdout
                 .lines()
-                .find(|l| l.starts_with("acknowledged "))
+                .find_map(|l| l.split_once("acknowledged ").map(|(_, rest)| rest))
                 .unwrap_or_else(|| panic!("no summary line from the child:\n{stdout}"));
-            eprintln!("child: {line}");
+            eprintln!("child: acknowledged {line}");
             acknowledged += line
                 .split(' ')
-                .nth(1)
+                .next()
                 .and_then(|n| n.parse::<u64>().ok())
                 .expect("count");
         }

@@ -173,6 +173,9 @@ fn install_crypto_provider() {
     });
 }
 
+/// How long an idle connection to Swift is kept for reuse.
+const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl Client {
     /// Builds the HTTP client and authenticates.
     pub(crate) async fn connect(config: &SwiftConfig) -> Result<Client> {
@@ -181,6 +184,10 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
             .pool_max_idle_per_host(config.http_pool_length)
+            // Swift's proxy closes idle keep-alive connections after its client_timeout (60 s
+            // by default); reusing one it is closing fails with "connection closed before
+            // message completed". Drop ours well before that.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .user_agent(concat!("swiftgit/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| {
