@@ -1,8 +1,12 @@
 //! swiftgit's network side. [`listener`] accepts connections with the limits every transport
-//! shares (a connection cap, graceful shutdown); the git:// daemon and the smart HTTP server put
-//! their framing on top and hand each request to the same upload-pack / receive-pack sessions
-//! ([`session`]), which work on repositories opened once per process ([`registry`]).
+//! shares (a connection cap, graceful shutdown); the git:// [`daemon`] (and later smart HTTP)
+//! puts its framing on top and hands each request to the same upload-pack / receive-pack
+//! sessions ([`session`]), which work on repositories opened once per process ([`registry`]).
+//! A fetch's objects are chosen by [`walk`] and streamed as a pack by [`pack`].
 
+pub mod daemon;
 pub mod listener;
+pub mod pack;
 pub mod registry;
 pub mod session;
+pub mod walk;

@@ -73,6 +73,7 @@ pub async fn serve<H, Fut>(
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
+    while connections.try_join_next().is_some() {}
     if !connections.is_empty() {
         tracing::info!(
             in_flight = connections.len(),

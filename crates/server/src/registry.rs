@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use swiftgit_repo::odb::{ObjectDb, OdbError, OdbOptions};
 use swiftgit_repo::refs::{LogError, RepoState};
-use swiftgit_repo::{RepoError, RepoName, Repository};
+use swiftgit_repo::{ObjectId, RepoError, RepoName, Repository};
 use swiftgit_storage::Storage;
 use tokio::sync::OnceCell;
 
@@ -28,14 +28,45 @@ impl RegistryError {
     }
 }
 
+/// Peeled values remembered per repository before the cache is emptied and starts again.
+const MAX_CACHED_PEELS: usize = 100_000;
+
 /// One repository: its refs and its objects.
 #[derive(Debug)]
 pub struct RepoHandle {
     pub repo: Repository,
     pub odb: ObjectDb,
+    /// What each advertised object id peels to (see `session::advertise`); ids never change
+    /// meaning, so entries never go stale.
+    peeled: Mutex<HashMap<ObjectId, Option<ObjectId>>>,
 }
 
 impl RepoHandle {
+    pub fn new(repo: Repository, odb: ObjectDb) -> RepoHandle {
+        RepoHandle {
+            repo,
+            odb,
+            peeled: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The remembered peeled value of `id`: `Some(None)` for a known non-tag.
+    pub fn cached_peel(&self, id: &ObjectId) -> Option<Option<ObjectId>> {
+        self.peeled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+    }
+
+    pub fn remember_peel(&self, id: ObjectId, peeled: Option<ObjectId>) {
+        let mut cache = self.peeled.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_PEELS {
+            cache.clear();
+        }
+        cache.insert(id, peeled);
+    }
+
     /// Reads the newest state (one storage request when nothing changed) and makes the object
     /// database know every pack it names.
     pub async fn refresh(&self) -> Result<Arc<RepoState>, RegistryError> {
@@ -97,24 +128,39 @@ impl Registry {
     }
 
     /// The repository `name`, opened on first use (concurrent first uses open it once), with
-    /// its state refreshed.
+    /// its state refreshed. A name that fails to open (a missing repository, say) is not
+    /// remembered, so probing random names does not grow the registry.
     pub async fn get(&self, name: &RepoName) -> Result<Arc<RepoHandle>, RegistryError> {
         let slot = {
             let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
             open.entry(name.clone()).or_default().clone()
         };
         let mut fresh = false;
-        let handle = slot
+        let opened = slot
             .get_or_try_init(|| async {
                 fresh = true;
                 self.open_handle(name).await
             })
-            .await?
-            .clone();
+            .await;
+        let handle = match opened {
+            Ok(handle) => handle.clone(),
+            Err(error) => {
+                let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+                if open.get(name).is_some_and(|s| s.get().is_none()) {
+                    open.remove(name);
+                }
+                return Err(error);
+            }
+        };
         if !fresh {
             handle.refresh().await?;
         }
         Ok(handle)
+    }
+
+    /// How many repositories are open (or being opened).
+    pub fn open_count(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     async fn open_handle(&self, name: &RepoName) -> Result<Arc<RepoHandle>, RegistryError> {
@@ -133,6 +179,6 @@ impl Registry {
             error,
         })?;
         tracing::debug!(repo = %name, packs = packs.len(), "opened repository");
-        Ok(Arc::new(RepoHandle { repo, odb }))
+        Ok(Arc::new(RepoHandle::new(repo, odb)))
     }
 }

@@ -2,6 +2,10 @@
 //! backend and runs one subcommand. Everything else lives in the library crates.
 
 mod backend;
+mod daemon;
+mod init;
+mod settings;
+mod stats_file;
 
 use std::path::PathBuf;
 
@@ -41,19 +45,44 @@ enum Command {
     Init {
         #[command(flatten)]
         config: ConfigArgs,
-        /// Repository name (becomes the container name).
+        /// Repository name (becomes the container name; a trailing .git is dropped).
         name: String,
+        /// The branch HEAD names. Default: [repository] initial_branch, else master.
+        #[arg(short = 'b', long = "initial-branch", value_name = "BRANCH")]
+        initial_branch: Option<String>,
     },
-    /// Serve repositories over git:// (no authentication or encryption, as in the seed).
+    /// Serve repositories over git:// (no authentication, no encryption).
+    #[command(
+        long_about = "Serve every repository over the git:// protocol (git clone/fetch/\
+ls-remote/push git://HOST[:PORT]/NAME).\n\nWARNING: git:// has no authentication and no \
+encryption: anyone who can reach the port can read every repository and, unless the daemon is \
+--read-only, push to it. Listen on loopback or a trusted network only.\n\nFlags override the \
+config file's [daemon] section (listen, port, read_only, max_connections, idle_timeout, \
+shutdown_grace). Prints `swiftgit: listening on git://ADDR:PORT` on stdout once bound. \
+SIGTERM or SIGINT stops accepting and lets requests in flight finish."
+    )]
     Daemon {
         #[command(flatten)]
         config: ConfigArgs,
-        /// Address to listen on.
-        #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
-        listen: String,
-        /// TCP port.
-        #[arg(short = 'p', long = "port", default_value_t = 9418)]
-        port: u16,
+        /// Address to listen on [default: 127.0.0.1].
+        #[arg(short = 'l', long = "listen", value_name = "ADDR")]
+        listen: Option<String>,
+        /// TCP port; 0 picks a free one [default: 9418].
+        #[arg(short = 'p', long = "port")]
+        port: Option<u16>,
+        /// Refuse every push.
+        #[arg(long = "read-only")]
+        read_only: bool,
+        /// Connections served at once; more wait in the kernel's backlog [default: 256].
+        #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_connections: Option<u64>,
+        /// Seconds a client may stay silent before it is disconnected [default: 60].
+        #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        idle_timeout: Option<u64>,
+        /// Keep PATH up to date with the storage request and byte counters (JSON, rewritten
+        /// within 50 ms of a change; for benchmarks and monitoring).
+        #[arg(long = "stats-file", value_name = "PATH")]
+        stats_file: Option<PathBuf>,
     },
     /// Check the config and the storage: authenticate and list repositories.
     Check {
@@ -73,6 +102,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -85,7 +115,7 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
             tracing::info!(storage = ?config.storage, "no config file: using the embedded default")
         }
     }
-    for warning in &config.warnings {
+    for warning in config.warnings.iter().chain(&settings::warnings(&config)) {
         tracing::warn!("{warning}");
     }
     Ok(config)
@@ -106,17 +136,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Init { config, name } => {
-            let _config = load_config(&config)?;
-            anyhow::bail!("`swiftgit init {name}` is not implemented yet")
+        Command::Init {
+            config,
+            name,
+            initial_branch,
+        } => {
+            let config = load_config(&config)?;
+            init::run(&config, &name, initial_branch.as_deref()).await
         }
         Command::Daemon {
             config,
             listen,
             port,
+            read_only,
+            max_connections,
+            idle_timeout,
+            stats_file,
         } => {
-            let _config = load_config(&config)?;
-            anyhow::bail!("`swiftgit daemon` on {listen}:{port} is not implemented yet")
+            let config = load_config(&config)?;
+            let flags = settings::DaemonFlags {
+                listen,
+                port,
+                read_only,
+                max_connections: max_connections.map(|n| n as usize),
+                idle_timeout_secs: idle_timeout,
+            };
+            daemon::run(&config, &flags, stats_file).await
         }
     }
 }

@@ -29,6 +29,7 @@ mod ingest;
 mod meta;
 mod object_links;
 mod pack;
+pub mod raw;
 mod read;
 mod resolve;
 mod scan;

@@ -1,13 +1,17 @@
 //! Async pkt-line reading and writing over any transport stream: the protocol crate parses,
-//! this feeds it bytes. Reads are bounded (one packet is at most 65 520 bytes) and time out
-//! after the idle timeout, so a silent client never holds a task forever.
+//! this feeds it bytes. Reads are bounded (one packet is at most 65 520 bytes, one message at
+//! most what the caller allows) and time out after the idle timeout, so a silent client never
+//! holds a task forever; [`IdleTimeoutReader`] does the same for raw bytes (a pushed pack).
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use swiftgit_protocol::pkt_line::PktLineError;
-use swiftgit_protocol::{Packet, PktReader};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use swiftgit_protocol::{Packet, Parsed, PktReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 /// A packet read from the client, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +40,20 @@ pub enum PktIoError {
     Idle(Duration),
     #[error("the client closed the connection{}", if *.mid_packet { " in the middle of a packet" } else { "" })]
     Closed { mid_packet: bool },
+    #[error("the client's request is longer than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// A message the client sent that could not be read: the transport failed, or the parser
+/// refused it (`E` is the protocol crate's error for that message).
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError<E> {
+    #[error(transparent)]
+    Io(#[from] PktIoError),
+    #[error(transparent)]
+    Parse(E),
 }
 
 /// Reads pkt-lines from `R`, keeping bytes read past a packet (e.g. the start of a pack) for
@@ -89,6 +105,36 @@ impl<R: AsyncRead + Unpin> PktStream<R> {
             .ok_or(PktIoError::Closed { mid_packet: false })
     }
 
+    /// Reads one whole message with a protocol crate parser (`parse_push_request`,
+    /// `parse_command_request`, …), which is called again each time more bytes arrive until it
+    /// answers [`Parsed::Complete`]. Bytes after the message stay buffered. A message longer than
+    /// `max_bytes` fails with [`PktIoError::TooLarge`]; a clean close before it is complete with
+    /// [`PktIoError::Closed`].
+    pub async fn read_message<T, E>(
+        &mut self,
+        max_bytes: usize,
+        mut parse: impl FnMut(&[u8]) -> Result<Parsed<T>, E>,
+    ) -> Result<T, MessageError<E>> {
+        loop {
+            if !self.buffer.unread().is_empty() {
+                match parse(self.buffer.unread()).map_err(MessageError::Parse)? {
+                    Parsed::Complete { value, consumed } => {
+                        self.buffer.consume(consumed);
+                        return Ok(value);
+                    }
+                    Parsed::Incomplete if self.buffer.unread().len() > max_bytes => {
+                        return Err(PktIoError::TooLarge { limit: max_bytes }.into());
+                    }
+                    Parsed::Incomplete => {}
+                }
+            }
+            if self.fill().await? == 0 {
+                let mid_packet = !self.buffer.unread().is_empty();
+                return Err(PktIoError::Closed { mid_packet }.into());
+            }
+        }
+    }
+
     /// Reads more bytes into the buffer; returns how many (0 at end of stream).
     async fn fill(&mut self) -> Result<usize, PktIoError> {
         let mut chunk = vec![0u8; READ_CHUNK];
@@ -116,6 +162,53 @@ impl<R: AsyncRead + Unpin> PktStream<R> {
 
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
+    }
+}
+
+/// A reader that fails with [`std::io::ErrorKind::TimedOut`] when no byte arrives for `timeout`
+/// (the clock restarts with every read that returns data), so that a client that stops in the
+/// middle of a pack does not hold its session forever.
+pub struct IdleTimeoutReader<R> {
+    inner: R,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<R> IdleTimeoutReader<R> {
+    pub fn new(inner: R, timeout: Duration) -> Self {
+        IdleTimeoutReader {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for IdleTimeoutReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                let timeout = this.timeout;
+                this.deadline.as_mut().reset(Instant::now() + timeout);
+                Poll::Ready(result)
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the client sent nothing for {:?}", this.timeout),
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
     }
 }
 
@@ -191,6 +284,48 @@ mod tests {
     async fn garbage_length_is_malformed() {
         let mut stream = PktStream::new(&b"zzzzhello"[..], Duration::from_secs(1));
         assert!(matches!(stream.next().await, Err(PktIoError::Malformed(_))));
+    }
+
+    #[tokio::test]
+    async fn messages_are_read_whole_and_bounded() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut stream = PktStream::new(server, Duration::from_secs(5));
+        let parse = |buf: &[u8]| -> Result<Parsed<usize>, ()> {
+            Ok(match buf.windows(4).position(|w| w == b"0000") {
+                Some(at) => Parsed::Complete {
+                    value: at,
+                    consumed: at + 4,
+                },
+                None => Parsed::Incomplete,
+            })
+        };
+        let writer = tokio::spawn(async move {
+            for chunk in [&b"0009hel"[..], b"lo", b"0000PACK"] {
+                client.write_all(chunk).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            client
+        });
+        assert_eq!(stream.read_message(1024, parse).await.unwrap(), 9);
+        let _client = writer.await.unwrap();
+        assert_eq!(stream.take_buffered(), b"PACK");
+
+        let mut stream = PktStream::new(&b"0009hello0009hello"[..], Duration::from_secs(1));
+        assert!(matches!(
+            stream.read_message(10, parse).await,
+            Err(MessageError::Io(PktIoError::TooLarge { limit: 10 }))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stalled_reader_times_out() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut reader = IdleTimeoutReader::new(server, Duration::from_millis(100));
+        client.write_all(b"abc").await.unwrap();
+        let mut buf = [0u8; 3];
+        reader.read_exact(&mut buf).await.unwrap();
+        let err = reader.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     }
 
     #[tokio::test]

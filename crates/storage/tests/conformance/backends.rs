@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_storage::Storage;
+use swiftgit_storage::counting::Counting;
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::memory::MemoryStorage;
 use swiftgit_storage::swift::SwiftStorage;
@@ -14,6 +15,8 @@ use swiftgit_storage::swift::SwiftStorage;
 pub enum Backend {
     Memory,
     Local,
+    /// The local directory behind the `Counting` wrapper.
+    CountingLocal,
     Swift,
 }
 
@@ -52,6 +55,11 @@ pub async fn fixture(backend: Backend, case: &str) -> Option<Fixture> {
             let tmp = tempfile::tempdir().expect("holds because /tmp is writable");
             let storage = LocalStorage::open(tmp.path()).expect("holds for a fresh temp dir");
             (Arc::new(storage), Some(tmp), 16 << 20)
+        }
+        Backend::CountingLocal => {
+            let tmp = tempfile::tempdir().expect("holds because /tmp is writable");
+            let storage = LocalStorage::open(tmp.path()).expect("holds for a fresh temp dir");
+            (Arc::new(Counting::new(storage)), Some(tmp), 16 << 20)
         }
         Backend::Swift => {
             let Some(config) = swift_test_config() else {

@@ -1,5 +1,5 @@
 //! The storage conformance suite: the same cases run against every backend — memory, local
-//! directory, and a real Swift when `SWIFTGIT_TEST_CONFIG` names its config file (when it is
+//! directory (also behind the `Counting` wrapper), and a real Swift when `SWIFTGIT_TEST_CONFIG` names its config file (when it is
 //! set and Swift is unreachable the Swift cases FAIL; when unset they print that they were
 //! skipped). Each case gets a fresh container and removes it at the end.
 
@@ -20,6 +20,12 @@ macro_rules! conformance {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 crate::backends::run(crate::Backend::Local, stringify!($case), crate::cases::$case).await
+            })*
+        }
+        mod counting_local {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                crate::backends::run(crate::Backend::CountingLocal, stringify!($case), crate::cases::$case).await
             })*
         }
         mod swift {

@@ -1,0 +1,230 @@
+//! The git:// transport (what `git daemon` serves on port 9418): one request per TCP
+//! connection. The first pkt-line names the service, the repository and (in its extra
+//! parameters) the protocol version; the rest of the connection belongs to that service's
+//! session.
+//!
+//! git:// has no authentication and no encryption: whoever reaches the port can read every
+//! repository and, unless the daemon is read-only, push.
+//!
+//! Errors reach the client as `ERR <message>` (git prints `fatal: remote error: <message>`):
+//! unknown services, malformed paths, missing repositories (never created on the fly), garbage
+//! bytes, oversized or non-hex pkt-line lengths. A client that sends nothing is dropped after the
+//! idle timeout. Each connection runs on its own task; its failure ends only that connection.
+//! One `info` log line records each request: peer, repository, service, protocol version,
+//! result, bytes each way, duration.
+
+mod byte_count;
+pub mod request;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use swiftgit_protocol::ProtocolVersion;
+use swiftgit_protocol::daemon_request::Service;
+use swiftgit_protocol::error_packet::encode_error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::listener::{self, ConnectionLimits};
+use crate::registry::Registry;
+use crate::session::pkt_io::{PktIoError, PktSink, PktStream};
+use crate::session::receive_pack::{self, ReceivePackOptions};
+use crate::session::upload_pack::{self, UploadPackOptions};
+use byte_count::{CountingReader, CountingWriter};
+pub use request::{DaemonError, Target};
+
+/// How long the client gets to close the connection after the last response (an `ERR`, a push
+/// report after a refused pack): it may still be sending, and closing with unread input would
+/// reset the connection before our last bytes arrive.
+const LINGER: Duration = Duration::from_secs(2);
+/// Input discarded while lingering, at most.
+const LINGER_BYTES: u64 = 16 << 20;
+
+/// What a git:// daemon serves and how.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// Connection cap and shutdown grace period.
+    pub limits: ConnectionLimits,
+    /// A client that sends nothing for this long is disconnected.
+    pub idle_timeout: Duration,
+    /// Refuse every push (`git-receive-pack`) with an `ERR`.
+    pub read_only: bool,
+    /// How pushes are received.
+    pub receive_pack: ReceivePackOptions,
+    /// How fetches are served.
+    pub upload_pack: UploadPackOptions,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            limits: ConnectionLimits::default(),
+            idle_timeout: Duration::from_secs(60),
+            read_only: false,
+            receive_pack: ReceivePackOptions::default(),
+            upload_pack: UploadPackOptions::default(),
+        }
+    }
+}
+
+/// A git:// server over the repositories of one [`Registry`].
+#[derive(Debug)]
+pub struct Daemon {
+    registry: Arc<Registry>,
+    options: DaemonOptions,
+}
+
+/// What one request did, for its log line.
+#[derive(Debug, Default)]
+struct RequestLog {
+    target: Option<Target>,
+    /// `ok`, or what went wrong.
+    result: String,
+}
+
+impl Daemon {
+    pub fn new(registry: Arc<Registry>, options: DaemonOptions) -> Arc<Daemon> {
+        Arc::new(Daemon { registry, options })
+    }
+
+    pub fn options(&self) -> &DaemonOptions {
+        &self.options
+    }
+
+    /// Serves `listener` (already bound) until `shutdown` completes, then waits for the
+    /// connections in flight as [`listener::serve`] does: a push in progress either completes
+    /// or, if the grace period runs out, is dropped before its ref update — never half-applied.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let limits = self.options.limits.clone();
+        listener::serve(listener, limits, shutdown, move |stream, peer| {
+            let daemon = Arc::clone(&self);
+            async move { daemon.handle_connection(stream, peer).await }
+        })
+        .await;
+    }
+
+    /// Serves one connection to its end. Never panics on client input; errors are sent to the
+    /// client as `ERR` and logged.
+    pub async fn handle_connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let started = Instant::now();
+        let _ = stream.set_nodelay(true);
+        let (received, sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (read_half, write_half) = stream.into_split();
+        let mut input = PktStream::new(
+            CountingReader::new(read_half, Arc::clone(&received)),
+            self.options.idle_timeout,
+        );
+        let mut output = PktSink::new(CountingWriter::new(write_half, Arc::clone(&sent)));
+        let mut log = RequestLog::default();
+        let reachable = match self.serve_request(&mut input, &mut output, &mut log).await {
+            Ok(()) => true,
+            Err(error) => {
+                log.result = format!("{}: {error}", error.log_label());
+                match error.client_message() {
+                    Some(message) => {
+                        encode_error(&mut output.buf, &message);
+                        output.flush().await.is_ok()
+                    }
+                    None => false,
+                }
+            }
+        };
+        if reachable {
+            linger(&mut input, &mut output).await;
+        }
+        if log.result.is_empty() {
+            log.result = "ok".into();
+        }
+        let target = log.target.as_ref();
+        tracing::info!(
+            %peer,
+            repo = target.map_or("-", |t| t.repo.as_str()),
+            service = target.map_or("-", |t| t.service.name()),
+            version = target.map_or(0, |t| t.version as u8),
+            result = %log.result,
+            bytes_in = received.load(Ordering::Relaxed),
+            bytes_out = sent.load(Ordering::Relaxed),
+            ms = started.elapsed().as_millis() as u64,
+            "git:// request"
+        );
+    }
+
+    async fn serve_request<R, W>(
+        &self,
+        input: &mut PktStream<R>,
+        output: &mut PktSink<W>,
+        log: &mut RequestLog,
+    ) -> Result<(), DaemonError>
+    where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send,
+    {
+        // The whole first packet must arrive within the idle timeout (not one byte per timeout).
+        let idle_timeout = self.options.idle_timeout;
+        let first = tokio::time::timeout(idle_timeout, request::read_target(input))
+            .await
+            .map_err(|_| DaemonError::Read(PktIoError::Idle(idle_timeout)))?;
+        let Some(target) = first? else {
+            log.result = "closed before a request".into();
+            return Ok(());
+        };
+        log.target = Some(target.clone());
+        if target.service == Service::ReceivePack && self.options.read_only {
+            return Err(DaemonError::ReadOnly(Service::ReceivePack.name()));
+        }
+        let handle = self.registry.get(&target.repo).await?;
+        match target.service {
+            Service::UploadPack => {
+                let options = &self.options.upload_pack;
+                let outcome = match target.version {
+                    ProtocolVersion::V2 => {
+                        upload_pack::serve_v2(handle, input, output, options, true).await?
+                    }
+                    version => {
+                        upload_pack::serve_v0(handle, input, output, options, version, true).await?
+                    }
+                };
+                log.result = format!("ok: {outcome}");
+            }
+            Service::ReceivePack => {
+                let summary = receive_pack::serve(
+                    &handle,
+                    input,
+                    output,
+                    target.version,
+                    &self.options.receive_pack,
+                )
+                .await?;
+                log.result = match &summary.unpack_error {
+                    Some(error) => format!("unpack error: {error}"),
+                    None => format!(
+                        "ok: {} of {} ref(s) updated, {} object(s) received",
+                        summary.updated, summary.commands, summary.objects
+                    ),
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// After the last response: stop writing (the client sees the end of the stream), then read and
+/// drop what it still sends until it closes, for at most [`LINGER`], so that it reads our last
+/// bytes rather than a connection reset.
+async fn linger<R, W>(input: &mut PktStream<R>, output: &mut PktSink<W>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let _ = output.writer_mut().shutdown().await;
+    let _ = input.take_buffered();
+    let reader = input.reader_mut();
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut discard = reader.take(LINGER_BYTES);
+        tokio::io::copy(&mut discard, &mut tokio::io::sink()).await
+    })
+    .await;
+}

@@ -1,0 +1,109 @@
+//! `swiftgit daemon`: serve git:// until SIGTERM or SIGINT, then let requests in flight finish
+//! (up to `shutdown_grace`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use swiftgit_config::{Config, StorageConfig};
+use swiftgit_repo::odb::OdbOptions;
+use swiftgit_server::daemon::{Daemon, DaemonOptions};
+use swiftgit_server::listener::ConnectionLimits;
+use swiftgit_server::registry::Registry;
+use swiftgit_server::session::receive_pack::ReceivePackOptions;
+use tokio::net::TcpListener;
+
+use crate::settings::{DaemonFlags, DaemonSettings};
+use crate::{backend, stats_file};
+
+/// Serves until a signal; with `stats_file`, keeps that file up to date with the storage
+/// counters (see [`crate::stats_file`]).
+pub async fn run(
+    config: &Config,
+    flags: &DaemonFlags,
+    stats_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let settings = DaemonSettings::load(config, flags)?;
+    let backend::Backend { storage, usage } = backend::open_counted(config).await?;
+    let registry = Arc::new(Registry::new(storage, odb_options(config)));
+    let options = DaemonOptions {
+        limits: ConnectionLimits {
+            max_connections: settings.max_connections,
+            shutdown_grace: settings.shutdown_grace,
+        },
+        idle_timeout: settings.idle_timeout,
+        read_only: settings.read_only,
+        receive_pack: ReceivePackOptions {
+            policy: settings.policy.clone(),
+            ..ReceivePackOptions::default()
+        },
+        ..DaemonOptions::default()
+    };
+    let listener = TcpListener::bind((settings.listen.as_str(), settings.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", settings.listen, settings.port))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    // Tests and scripts read this line to find the port (with -p 0).
+    println!("swiftgit: listening on git://{address}");
+    tracing::info!(
+        %address,
+        read_only = settings.read_only,
+        max_connections = settings.max_connections,
+        idle_timeout_secs = settings.idle_timeout.as_secs(),
+        "serving git:// (no authentication, no encryption)"
+    );
+    let stats_task = match &stats_file {
+        Some(path) => Some(stats_file::start(path.clone(), usage.clone()).await?),
+        None => None,
+    };
+    Daemon::new(registry, options)
+        .serve(listener, shutdown_signal())
+        .await;
+    if let (Some(task), Some(path)) = (stats_task, &stats_file) {
+        task.abort();
+        stats_file::write_final(path, &usage).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The object database's cache settings from `[swift]` (the seed's `cache_length`,
+/// `chunk_length`, `concurrency`); defaults for a local directory.
+fn odb_options(config: &Config) -> OdbOptions {
+    match &config.storage {
+        StorageConfig::Swift(swift) => OdbOptions {
+            cache_bytes: (swift.cache_length_mib as u64) << 20,
+            chunk_bytes: swift.chunk_length as u64,
+            concurrency: swift.concurrency,
+            ..OdbOptions::default()
+        },
+        StorageConfig::Local(_) => OdbOptions::default(),
+    }
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

@@ -1,0 +1,16 @@
+//! `swiftgit init NAME`: create a repository (a container with the first entry of its ref log,
+//! HEAD → `refs/heads/<initial branch>`, no refs yet).
+
+use swiftgit_config::Config;
+use swiftgit_repo::{RepoName, Repository};
+
+use crate::{backend, settings};
+
+pub async fn run(config: &Config, name: &str, initial_branch: Option<&str>) -> anyhow::Result<()> {
+    let name = RepoName::new(name)?;
+    let branch = settings::initial_branch(config, initial_branch)?;
+    let storage = backend::open(config).await?;
+    Repository::init(storage, &name, &branch).await?;
+    println!("Initialized empty repository '{name}' (HEAD -> refs/heads/{branch})");
+    Ok(())
+}
