@@ -42,6 +42,7 @@ pub struct StorageError {
     kind: ErrorKind,
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    not_sent: bool,
 }
 
 impl StorageError {
@@ -50,6 +51,7 @@ impl StorageError {
             kind,
             message: message.into(),
             source: None,
+            not_sent: false,
         }
     }
 
@@ -62,6 +64,7 @@ impl StorageError {
             kind,
             message: message.into(),
             source: Some(Box::new(source)),
+            not_sent: false,
         }
     }
 
@@ -71,6 +74,19 @@ impl StorageError {
 
     pub fn is_temporary(&self) -> bool {
         self.kind.is_temporary()
+    }
+
+    /// Marks the failure as one whose request never reached the service (a refused
+    /// connection, say), so nothing can have changed: even a non-idempotent write may be
+    /// repeated (see [`crate::retry`]).
+    pub fn mark_not_sent(mut self) -> Self {
+        self.not_sent = true;
+        self
+    }
+
+    /// Whether the failed operation provably changed nothing in the store.
+    pub fn is_not_sent(&self) -> bool {
+        self.not_sent
     }
 
     pub fn message(&self) -> &str {

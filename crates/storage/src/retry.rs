@@ -5,14 +5,13 @@
 //! idempotent and retried on every temporary error ([`ErrorKind::is_temporary`]). A `put` with
 //! [`PutMode::Create`] is *not* idempotent in outcome: if the first attempt stored the object
 //! but its answer was lost, a second attempt reports [`ErrorKind::AlreadyExists`] although this
-//! caller won. So a create is retried only when the backend declared, by calling
-//! [`note_not_sent`] during the failed attempt, that the create request never reached the
-//! service (a refused connection, say); any other failure of a create is returned as is.
+//! caller won. So a create is retried only when the backend marked the error
+//! ([`crate::StorageError::mark_not_sent`]) as one whose request never reached the service (a
+//! refused connection, say); any other failure of a create is returned as is.
 //!
 //! A delete retried after a failure that may have reached the service, which then finds no
 //! object, reports success: the earlier attempt most likely deleted it.
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::ops::Range;
@@ -62,31 +61,6 @@ impl RetryPolicy {
     }
 }
 
-tokio::task_local! {
-    /// Set by a backend during one attempt of [`Retrying`]: the attempt's write never left
-    /// this process.
-    static NOT_SENT: Cell<bool>;
-}
-
-/// For backends: declares that the operation now failing never sent the request that could
-/// have changed the store (the connection was refused, or it failed before its final request),
-/// so that [`Retrying`] may repeat a [`PutMode::Create`]. Call it just before returning the
-/// error; outside of a [`Retrying`] attempt it does nothing.
-pub fn note_not_sent() {
-    let _ = NOT_SENT.try_with(|flag| flag.set(true));
-}
-
-/// Runs one attempt and reports whether its backend called [`note_not_sent`].
-async fn attempt<T>(fut: impl Future<Output = Result<T>>) -> (Result<T>, bool) {
-    NOT_SENT
-        .scope(Cell::new(false), async move {
-            let result = fut.await;
-            let not_sent = NOT_SENT.with(Cell::get);
-            (result, not_sent)
-        })
-        .await
-}
-
 /// What to do with a temporary failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Idempotence {
@@ -113,11 +87,11 @@ where
     let mut number = 1;
     let mut maybe_done = false;
     loop {
-        let (result, not_sent) = attempt(op()).await;
-        let err = match result {
+        let err = match op().await {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
+        let not_sent = err.is_not_sent();
         if err.kind() == ErrorKind::NotFound
             && maybe_done
             && let Some(success) = on_not_found_after_retry
@@ -247,7 +221,7 @@ impl<S: Storage> Storage for Retrying<S> {
     }
 
     /// [`PutMode::Overwrite`] is retried on temporary errors; [`PutMode::Create`] only when the
-    /// backend noted that the failed attempt never sent its write ([`note_not_sent`]).
+    /// backend marked the failure as never sent ([`crate::StorageError::mark_not_sent`]).
     async fn put(
         &self,
         container: &str,
@@ -385,10 +359,12 @@ mod tests {
             if fault.took_effect {
                 op.await?;
             }
+            let error = StorageError::new(fault.kind, "injected");
             if fault.not_sent {
-                note_not_sent();
+                Err(error.mark_not_sent())
+            } else {
+                Err(error)
             }
-            Err(StorageError::new(fault.kind, "injected"))
         }
     }
 

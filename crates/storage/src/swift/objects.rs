@@ -16,13 +16,14 @@ use crate::{
     ErrorKind, GetResult, ObjectMeta, PutMode, PutPayload, Result, StorageError, clip_range,
 };
 
-/// The error of a failed request, after telling [`crate::retry::Retrying`] when it never left
-/// this process (so that a create may be retried).
+/// The error of a failed request, marked when it never left this process (so that
+/// [`crate::retry::Retrying`] may repeat even a create).
 pub(super) fn note_failure(failure: Failure) -> StorageError {
-    if !failure.maybe_sent {
-        crate::retry::note_not_sent();
+    if failure.maybe_sent {
+        failure.error
+    } else {
+        failure.error.mark_not_sent()
     }
-    failure.error
 }
 
 /// A `PUT` of `body` to `target`; create-only with `If-None-Match: *`.

@@ -24,7 +24,7 @@ use super::body::RequestBody;
 use super::client::{Call, Target};
 use super::names::{SEGMENT_PREFIX, truncate_utf8};
 use super::objects::{note_failure, put_call, put_outcome};
-use crate::retry::{note_not_sent, retry_idempotent};
+use crate::retry::retry_idempotent;
 use crate::{ErrorKind, PutMode, Result, StorageError};
 
 /// One segment as the manifest lists it.
@@ -111,10 +111,7 @@ impl SwiftStorage {
             match self.head_impl(container, name).await {
                 Ok(_) => return Err(StorageError::already_exists(container, name)),
                 Err(err) if err.kind() == ErrorKind::NotFound => {}
-                Err(err) => {
-                    note_not_sent();
-                    return Err(err);
-                }
+                Err(err) => return Err(err.mark_not_sent()),
             }
         }
         let id = upload_id();
@@ -159,8 +156,8 @@ impl SwiftStorage {
             Err(err) => {
                 let started = started.load(Ordering::Relaxed).min(segments.len());
                 self.delete_segments(container, &segments[..started]).await;
-                note_not_sent();
-                return Err(err);
+                // The manifest was never sent: the name is still free.
+                return Err(err.mark_not_sent());
             }
         };
 
