@@ -5,6 +5,7 @@
 //! A fetch's objects are chosen by [`walk`] and streamed as a pack by [`pack`].
 
 pub mod daemon;
+pub mod http;
 pub mod listener;
 pub mod pack;
 pub mod registry;

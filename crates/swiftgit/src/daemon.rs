@@ -1,5 +1,6 @@
-//! `swiftgit daemon`: serve git:// until SIGTERM or SIGINT, then let requests in flight finish
-//! (up to `shutdown_grace`).
+//! `swiftgit daemon`: serve git:// (unless `--no-git-daemon`) and smart HTTP (with `--http
+//! ADDR:PORT` or `[http] listen`) from one process and one set of open repositories, until
+//! SIGTERM or SIGINT, then let requests in flight finish (up to `shutdown_grace`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use swiftgit_server::registry::Registry;
 use swiftgit_server::session::receive_pack::ReceivePackOptions;
 use tokio::net::TcpListener;
 
+use crate::http_settings::HttpSettings;
 use crate::settings::{DaemonFlags, DaemonSettings};
-use crate::{backend, stats_file};
+use crate::{backend, http_server, stats_file};
 
 /// Serves until a signal; with `stats_file`, keeps that file up to date with the storage
 /// counters (see [`crate::stats_file`]).
@@ -24,6 +26,10 @@ pub async fn run(
     stats_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let settings = DaemonSettings::load(config, flags)?;
+    let http = HttpSettings::load(config, flags.http.as_deref())?;
+    if flags.no_git_daemon && http.listen.is_none() {
+        anyhow::bail!("--no-git-daemon needs --http ADDR:PORT or [http] listen");
+    }
     let backend::Backend { storage, usage } = backend::open_counted(config).await?;
     let registry = Arc::new(Registry::new(storage, odb_options(config)));
     let options = DaemonOptions {
@@ -39,28 +45,48 @@ pub async fn run(
         },
         ..DaemonOptions::default()
     };
-    let listener = TcpListener::bind((settings.listen.as_str(), settings.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", settings.listen, settings.port))?;
-    let address = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
-    // Tests and scripts read this line to find the port (with -p 0).
-    println!("swiftgit: listening on git://{address}");
-    tracing::info!(
-        %address,
-        read_only = settings.read_only,
-        max_connections = settings.max_connections,
-        idle_timeout_secs = settings.idle_timeout.as_secs(),
-        "serving git:// (no authentication, no encryption)"
-    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let mut servers = tokio::task::JoinSet::new();
+    if let Some(listen) = &http.listen {
+        let server = http_server::build(Arc::clone(&registry), &settings, &http)?;
+        let listener = TcpListener::bind(listen.as_str())
+            .await
+            .with_context(|| format!("cannot listen on {listen} (HTTP)"))?;
+        let address = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
+        println!("swiftgit: listening on {}://{address}", server.scheme());
+        tracing::info!(%address, scheme = server.scheme(), "serving smart HTTP");
+        servers.spawn(server.serve(listener, until_stopped(stopped.clone())));
+    }
+    if !flags.no_git_daemon {
+        let listener = TcpListener::bind((settings.listen.as_str(), settings.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", settings.listen, settings.port))?;
+        let address = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
+        // Tests and scripts read this line to find the port (with -p 0).
+        println!("swiftgit: listening on git://{address}");
+        tracing::info!(
+            %address,
+            read_only = settings.read_only,
+            max_connections = settings.max_connections,
+            idle_timeout_secs = settings.idle_timeout.as_secs(),
+            "serving git:// (no authentication, no encryption)"
+        );
+        servers.spawn(Daemon::new(registry, options).serve(listener, until_stopped(stopped)));
+    }
     let stats_task = match &stats_file {
         Some(path) => Some(stats_file::start(path.clone(), usage.clone()).await?),
         None => None,
     };
-    Daemon::new(registry, options)
-        .serve(listener, shutdown_signal())
-        .await;
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    while servers.join_next().await.is_some() {}
     if let (Some(task), Some(path)) = (stats_task, &stats_file) {
         task.abort();
         stats_file::write_final(path, &usage).await;

@@ -3,9 +3,12 @@
 
 mod backend;
 mod daemon;
+mod http_server;
+mod http_settings;
 mod init;
 mod settings;
 mod stats_file;
+mod user;
 
 use std::path::PathBuf;
 
@@ -51,7 +54,7 @@ enum Command {
         #[arg(short = 'b', long = "initial-branch", value_name = "BRANCH")]
         initial_branch: Option<String>,
     },
-    /// Serve repositories over git:// (no authentication, no encryption).
+    /// Serve repositories over git:// (no authentication, no encryption) and smart HTTP(S).
     #[command(
         long_about = "Serve every repository over the git:// protocol (git clone/fetch/\
 ls-remote/push git://HOST[:PORT]/NAME).\n\nWARNING: git:// has no authentication and no \
@@ -59,7 +62,10 @@ encryption: anyone who can reach the port can read every repository and, unless 
 --read-only, push to it. Listen on loopback or a trusted network only.\n\nFlags override the \
 config file's [daemon] section (listen, port, read_only, max_connections, idle_timeout, \
 shutdown_grace). Prints `swiftgit: listening on git://ADDR:PORT` on stdout once bound. \
-SIGTERM or SIGINT stops accepting and lets requests in flight finish."
+SIGTERM or SIGINT stops accepting and lets requests in flight finish.\n\nWith --http ADDR:PORT \
+(or [http] listen) the same process also serves smart HTTP(S), with Basic authentication \
+([http] users_file, see `swiftgit user add`) and per-repository permissions ([access \"PATTERN\"] \
+sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http://ADDR:PORT`."
     )]
     Daemon {
         #[command(flatten)]
@@ -79,15 +85,41 @@ SIGTERM or SIGINT stops accepting and lets requests in flight finish."
         /// Seconds a client may stay silent before it is disconnected [default: 60].
         #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         idle_timeout: Option<u64>,
+        /// Also serve smart HTTP(S) on ADDR:PORT (port 0: any free one) [default: [http] listen].
+        #[arg(long = "http", value_name = "ADDR:PORT")]
+        http: Option<String>,
+        /// Serve smart HTTP only (needs --http or [http] listen).
+        #[arg(long = "no-git-daemon")]
+        no_git_daemon: bool,
         /// Keep PATH up to date with the storage request and byte counters (JSON, rewritten
         /// within 50 ms of a change; for benchmarks and monitoring).
         #[arg(long = "stats-file", value_name = "PATH")]
         stats_file: Option<PathBuf>,
     },
+    /// Manage the users of the smart HTTP server.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Check the config and the storage: authenticate and list repositories.
     Check {
         #[command(flatten)]
         config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add NAME to the users file, or change its password. The password is prompted for on a
+    /// terminal, else read from the first line of standard input; only its argon2 hash is stored.
+    Add {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// User name (letters, digits, '.', '_', '-', '@').
+        name: String,
+        /// The users file [default: [http] users_file].
+        #[arg(long = "users-file", value_name = "FILE")]
+        users_file: Option<PathBuf>,
     },
 }
 
@@ -115,7 +147,10 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
             tracing::info!(storage = ?config.storage, "no config file: using the embedded default")
         }
     }
-    for warning in config.warnings.iter().chain(&settings::warnings(&config)) {
+    let warnings = settings::warnings(&config)
+        .into_iter()
+        .chain(http_settings::warnings(&config));
+    for warning in config.warnings.iter().cloned().chain(warnings) {
         tracing::warn!("{warning}");
     }
     Ok(config)
@@ -136,6 +171,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    config,
+                    name,
+                    users_file,
+                },
+        } => {
+            let configured = match &users_file {
+                Some(_) => None,
+                None => http_settings::HttpSettings::load(&load_config(&config)?, None)?.users_file,
+            };
+            user::add(&user::users_file_path(users_file, configured)?, &name)
+        }
         Command::Init {
             config,
             name,
@@ -151,6 +200,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             read_only,
             max_connections,
             idle_timeout,
+            http,
+            no_git_daemon,
             stats_file,
         } => {
             let config = load_config(&config)?;
@@ -160,6 +211,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 read_only,
                 max_connections: max_connections.map(|n| n as usize),
                 idle_timeout_secs: idle_timeout,
+                http,
+                no_git_daemon,
             };
             daemon::run(&config, &flags, stats_file).await
         }

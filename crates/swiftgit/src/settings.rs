@@ -72,6 +72,10 @@ pub struct DaemonFlags {
     pub read_only: bool,
     pub max_connections: Option<usize>,
     pub idle_timeout_secs: Option<u64>,
+    /// `--http ADDR:PORT`: also serve smart HTTP there.
+    pub http: Option<String>,
+    /// `--no-git-daemon`: serve HTTP only.
+    pub no_git_daemon: bool,
 }
 
 /// A section of `config`, empty when absent, read with the config crate's typed reader.
@@ -220,6 +224,7 @@ mod tests {
             read_only: false,
             max_connections: Some(9),
             idle_timeout_secs: Some(2),
+            ..DaemonFlags::default()
         };
         let settings = DaemonSettings::load(&config, &flags).unwrap();
         assert_eq!((settings.listen.as_str(), settings.port), ("::1", 0));

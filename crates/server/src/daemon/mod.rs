@@ -13,7 +13,7 @@
 //! One `info` log line records each request: peer, repository, service, protocol version,
 //! result, bytes each way, duration.
 
-mod byte_count;
+pub(crate) mod byte_count;
 pub mod request;
 
 use std::future::Future;
@@ -196,6 +196,7 @@ impl Daemon {
                     output,
                     target.version,
                     &self.options.receive_pack,
+                    true,
                 )
                 .await?;
                 log.result = match &summary.unpack_error {

@@ -37,6 +37,7 @@ use swiftgit_protocol::receive_pack::{
     parse_push_request,
 };
 use swiftgit_repo::odb::{IngestLimits, IngestedPack};
+use swiftgit_repo::refs::RepoState;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::advertise;
@@ -91,7 +92,8 @@ pub struct PushSummary {
 }
 
 /// Serves one push on `input`/`output` against `handle` (whose state the caller refreshed).
-/// Errors are returned before anything was committed, except write errors after step 5 (the
+/// With `advertise` false (a smart HTTP POST: the client read the refs in an earlier request)
+/// the session starts at the commands. Errors are returned before anything was committed, except write errors after step 5 (the
 /// push happened; the client did not hear about it).
 pub async fn serve<R, W>(
     handle: &RepoHandle,
@@ -99,28 +101,16 @@ pub async fn serve<R, W>(
     output: &mut PktSink<W>,
     version: ProtocolVersion,
     options: &ReceivePackOptions,
+    advertise: bool,
 ) -> Result<PushSummary, SessionError>
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
     let state = handle.repo.state();
-    let capabilities = options.features.advertise();
-    RefAdvertisement {
-        version: match version {
-            ProtocolVersion::V1 => ProtocolVersion::V1,
-            _ => ProtocolVersion::V0,
-        },
-        refs: &advertise::receive_pack_refs(&state),
-        capabilities: &capabilities,
-        shallow: &[],
+    if advertise {
+        advertise_refs(handle, &state, output, version, options).await?;
     }
-    .encode(&mut output.buf)
-    .map_err(|source| SessionError::Advertise {
-        repo: handle.repo.name().to_string(),
-        source,
-    })?;
-    output.flush().await.map_err(SessionError::Write)?;
 
     let request = input
         .read_message(options.max_request_bytes, |buf| {
@@ -202,6 +192,34 @@ where
     tracing::debug!(accepted, updated = summary.updated, "push applied");
     send_report(output, &request, Ok(()), &applied.outcomes, &messages).await?;
     Ok(summary)
+}
+
+/// Sends receive-pack's ref advertisement (what a smart HTTP `info/refs` GET answers, and what a
+/// git:// session starts with).
+pub async fn advertise_refs<W: AsyncWrite + Unpin>(
+    handle: &RepoHandle,
+    state: &RepoState,
+    output: &mut PktSink<W>,
+    version: ProtocolVersion,
+    options: &ReceivePackOptions,
+) -> Result<(), SessionError> {
+    let capabilities = options.features.advertise();
+    RefAdvertisement {
+        version: match version {
+            ProtocolVersion::V1 => ProtocolVersion::V1,
+            _ => ProtocolVersion::V0,
+        },
+        refs: &advertise::receive_pack_refs(state),
+        capabilities: &capabilities,
+        shallow: &[],
+    }
+    .encode(&mut output.buf)
+    .map_err(|source| SessionError::Advertise {
+        repo: handle.repo.name().to_string(),
+        source,
+    })?;
+    output.flush().await.map_err(SessionError::Write)?;
+    Ok(())
 }
 
 /// Reads and ingests the pack that follows the commands, with progress when wanted.

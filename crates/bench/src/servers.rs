@@ -1,0 +1,378 @@
+//! The three servers under test, started as child processes on 127.0.0.1 with a free port:
+//! C `git daemon` over bare repositories, `swiftgit daemon` on a local directory and
+//! `swiftgit daemon` on Swift. A [`Server`] stops its process when dropped; the process also
+//! gets SIGTERM if the benchmark dies (see [`crate::command::command`]).
+
+use std::fmt;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::command::{command, run};
+use crate::procfs;
+use crate::repos::git;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum ServerKind {
+    #[serde(rename = "git")]
+    GitDaemon,
+    #[serde(rename = "local")]
+    SwiftgitLocal,
+    #[serde(rename = "swift")]
+    SwiftgitSwift,
+}
+
+impl ServerKind {
+    pub fn parse(name: &str) -> anyhow::Result<ServerKind> {
+        Ok(match name {
+            "git" => ServerKind::GitDaemon,
+            "local" => ServerKind::SwiftgitLocal,
+            "swift" => ServerKind::SwiftgitSwift,
+            _ => bail!("unknown server `{name}` (git, local or swift)"),
+        })
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            ServerKind::GitDaemon => "git",
+            ServerKind::SwiftgitLocal => "local",
+            ServerKind::SwiftgitSwift => "swift",
+        }
+    }
+}
+
+impl fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerKind::GitDaemon => "git daemon",
+            ServerKind::SwiftgitLocal => "swiftgit local",
+            ServerKind::SwiftgitSwift => "swiftgit swift",
+        })
+    }
+}
+
+/// Storage figures from a swiftgit `--stats-file` (totals, or a difference of two).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageFigures {
+    pub requests: u64,
+    pub gets: u64,
+    pub range_gets: u64,
+    pub heads: u64,
+    pub puts: u64,
+    pub deletes: u64,
+    pub lists: u64,
+    pub container_ops: u64,
+    pub errors: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// Swift only: HTTP requests (auth, listing pages and SLO segments included).
+    pub http_requests: Option<u64>,
+}
+
+impl StorageFigures {
+    fn parse(text: &str) -> Option<StorageFigures> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let mut figures: StorageFigures = serde_json::from_value(value["storage"].clone()).ok()?;
+        figures.http_requests = value["swift"]["requests"].as_u64();
+        Some(figures)
+    }
+
+    pub fn since(&self, before: &StorageFigures) -> StorageFigures {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        StorageFigures {
+            requests: d(self.requests, before.requests),
+            gets: d(self.gets, before.gets),
+            range_gets: d(self.range_gets, before.range_gets),
+            heads: d(self.heads, before.heads),
+            puts: d(self.puts, before.puts),
+            deletes: d(self.deletes, before.deletes),
+            lists: d(self.lists, before.lists),
+            container_ops: d(self.container_ops, before.container_ops),
+            errors: d(self.errors, before.errors),
+            bytes_read: d(self.bytes_read, before.bytes_read),
+            bytes_written: d(self.bytes_written, before.bytes_written),
+            http_requests: self
+                .http_requests
+                .zip(before.http_requests)
+                .map(|(a, b)| d(a, b)),
+        }
+    }
+}
+
+/// Where everything a server needs lives.
+pub struct Setup {
+    pub swiftgit: PathBuf,
+    /// `$(git --exec-path)/git-daemon`.
+    git_daemon: PathBuf,
+    pub work: PathBuf,
+    pub env: crate::ClientEnv,
+    /// swiftgit config files, by backend.
+    pub local_config: PathBuf,
+    pub swift_config: Option<PathBuf>,
+}
+
+impl Setup {
+    /// Writes the swiftgit configs: a local directory, and a copy of `swift_config` (if any)
+    /// with `shutdown_grace = 1` so that stopping a daemon is quick.
+    pub fn new(
+        swiftgit: PathBuf,
+        work: PathBuf,
+        env: crate::ClientEnv,
+        swift_config: Option<&Path>,
+    ) -> anyhow::Result<Setup> {
+        std::fs::create_dir_all(work.join("git-daemon"))?;
+        let local_config = work.join("swiftgit-local.conf");
+        let data = work.join("swiftgit-data");
+        std::fs::create_dir_all(&data)?;
+        std::fs::write(
+            &local_config,
+            format!(
+                "[local]\npath = {}\n[daemon]\nshutdown_grace = 1\n",
+                data.display()
+            ),
+        )?;
+        let swift_config = match swift_config {
+            Some(path) => {
+                let mut text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                if !text.contains("[daemon]") {
+                    text.push_str("\n[daemon]\nshutdown_grace = 1\n");
+                }
+                let copy = work.join("swiftgit-swift.conf");
+                std::fs::write(&copy, text)?;
+                Some(copy)
+            }
+            None => None,
+        };
+        let exec_path = run(git(&env).arg("--exec-path"))?;
+        Ok(Setup {
+            git_daemon: Path::new(exec_path.trim()).join("git-daemon"),
+            swiftgit,
+            work,
+            env,
+            local_config,
+            swift_config,
+        })
+    }
+
+    fn config(&self, kind: ServerKind) -> anyhow::Result<&Path> {
+        match kind {
+            ServerKind::GitDaemon => bail!("git daemon has no swiftgit config"),
+            ServerKind::SwiftgitLocal => Ok(&self.local_config),
+            ServerKind::SwiftgitSwift => self
+                .swift_config
+                .as_deref()
+                .context("no Swift config (start Swift or pass --swift-config)"),
+        }
+    }
+
+    /// A new empty repository `name` whose HEAD is `refs/heads/<head>`.
+    pub fn create_repo(&self, kind: ServerKind, name: &str, head: &str) -> anyhow::Result<()> {
+        match kind {
+            ServerKind::GitDaemon => {
+                let path = self.work.join("git-daemon").join(format!("{name}.git"));
+                run(git(&self.env)
+                    .args(["init", "-q", "--bare", "-b", head])
+                    .arg(&path))?;
+                // Partial clones need the server's consent (swiftgit always gives it).
+                run(git(&self.env).arg("-C").arg(&path).args([
+                    "config",
+                    "uploadpack.allowFilter",
+                    "true",
+                ]))?;
+            }
+            _ => {
+                run(command(&self.swiftgit.to_string_lossy())
+                    .arg("init")
+                    .arg("-c")
+                    .arg(self.config(kind)?)
+                    .arg(name)
+                    .args(["--initial-branch", head]))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a server; returns once it accepts connections.
+    pub fn start(&self, kind: ServerKind) -> anyhow::Result<Server> {
+        let log = self.work.join(format!("{}.log", kind.key()));
+        let out = self.work.join(format!("{}.out", kind.key()));
+        let stats_file = self.work.join(format!("{}-stats.json", kind.key()));
+        let _ = std::fs::remove_file(&stats_file);
+        let open = |path: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))
+        };
+        let (mut cmd, port, ready) = match kind {
+            ServerKind::GitDaemon => {
+                // git daemon cannot report a port it picked: take a free one and hand it over.
+                let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                // git-daemon itself, not `git daemon`: the `git` wrapper would stay as its
+                // parent, and the daemon's reaped children would not count in our pid's CPU.
+                let mut cmd = command(&self.git_daemon.to_string_lossy());
+                self.env.apply(&mut cmd);
+                cmd.arg("--verbose")
+                    .arg("--export-all")
+                    .arg(format!(
+                        "--base-path={}",
+                        self.work.join("git-daemon").display()
+                    ))
+                    .args(["--enable=receive-pack", "--listen=127.0.0.1", "--reuseaddr"])
+                    .arg(format!("--port={port}"));
+                (cmd, Some(port), "Ready to rumble")
+            }
+            _ => {
+                let mut cmd = command(&self.swiftgit.to_string_lossy());
+                cmd.arg("daemon")
+                    .arg("-c")
+                    .arg(self.config(kind)?)
+                    .args(["-l", "127.0.0.1", "-p", "0"])
+                    .arg("--stats-file")
+                    .arg(&stats_file);
+                (cmd, None, "swiftgit: listening on git://")
+            }
+        };
+        let before = std::fs::metadata(&out).map_or(0, |m| m.len());
+        let log_before = std::fs::metadata(&log).map_or(0, |m| m.len());
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(open(&out)?)
+            .stderr(open(&log)?)
+            .spawn()
+            .with_context(|| format!("cannot start {kind}"))?;
+        let mut server = Server {
+            kind,
+            pid: child.id(),
+            child,
+            port: port.unwrap_or(0),
+            stats_file: (kind != ServerKind::GitDaemon).then_some(stats_file),
+            log: log.clone(),
+        };
+        let (watched, offset) = match kind {
+            ServerKind::GitDaemon => (&log, log_before),
+            _ => (&out, before),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read(watched).unwrap_or_default();
+            let text = String::from_utf8_lossy(text.get(offset as usize..).unwrap_or_default());
+            if let Some(line) = text.lines().find(|l| l.contains(ready)) {
+                if server.port == 0 {
+                    server.port = line
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.trim().parse().ok())
+                        .with_context(|| format!("no port in `{line}`"))?;
+                }
+                break;
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("{kind} exited at start ({status}); see {}", log.display());
+            }
+            if Instant::now() > deadline {
+                bail!("{kind} did not start in 30 s; see {}", log.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if server.stats_file.is_some() {
+            server.wait_for_stats()?;
+        }
+        Ok(server)
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub kind: ServerKind,
+    pub pid: u32,
+    child: Child,
+    pub port: u16,
+    stats_file: Option<PathBuf>,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn url(&self, name: &str) -> String {
+        match self.kind {
+            ServerKind::GitDaemon => format!("git://127.0.0.1:{}/{name}.git", self.port),
+            _ => format!("git://127.0.0.1:{}/{name}", self.port),
+        }
+    }
+
+    fn wait_for_stats(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.storage().is_none() {
+            if Instant::now() > deadline {
+                bail!(
+                    "{} wrote no stats file; see {}",
+                    self.kind,
+                    self.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// The storage counters so far (swiftgit only).
+    pub fn storage(&self) -> Option<StorageFigures> {
+        let text = std::fs::read_to_string(self.stats_file.as_ref()?).ok()?;
+        StorageFigures::parse(&text)
+    }
+
+    /// Waits until the server is done with the last operation: for git daemon, until it has
+    /// reaped every child (their CPU time then counts in its own); for swiftgit, until its
+    /// stats file has not changed for 200 ms (it is rewritten within 50 ms of a change).
+    /// Gives up after 10 s.
+    pub fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        match &self.stats_file {
+            None => {
+                while !procfs::descendants(self.pid).is_empty() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            Some(path) => {
+                let mut last = std::fs::read(path).unwrap_or_default();
+                let mut stable_since = Instant::now();
+                while stable_since.elapsed() < Duration::from_millis(200)
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let now = std::fs::read(path).unwrap_or_default();
+                    if now != last {
+                        last = now;
+                        stable_since = Instant::now();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    /// SIGTERM, then SIGKILL after 5 s.
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory effects; the child is not reaped yet, so the pid is ours.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

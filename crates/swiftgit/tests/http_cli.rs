@@ -1,0 +1,148 @@
+//! The binary's smart HTTP side as an operator runs it: `swiftgit user add` writes an argon2
+//! hash (never the password), `swiftgit daemon --no-git-daemon` with an `[http]` section serves
+//! git over HTTP with those users, logs one access line per request without the password, and
+//! stops on SIGTERM.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_swiftgit");
+
+fn swiftgit(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .env_remove("SWIFTGIT_CONFIG")
+        .env_remove("DULWICH_SWIFT_CFG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("swiftgit can be run");
+    child
+        .stdin
+        .take()
+        .expect("holds because stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("write the password");
+    child.wait_with_output().expect("swiftgit finishes")
+}
+
+fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "A")
+        .env("GIT_AUTHOR_EMAIL", "a@example.com")
+        .env("GIT_COMMITTER_NAME", "C")
+        .env("GIT_COMMITTER_EMAIL", "c@example.com")
+        .env_remove("GIT_DIR")
+        .args(args)
+        .output()
+        .expect("git can be run")
+}
+
+#[test]
+fn user_add_then_serve_http_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let users_arg = users.to_str().unwrap();
+    let added = swiftgit(
+        &["user", "add", "alice", "--users-file", users_arg],
+        "s3cret!\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(text.starts_with("alice:$argon2id$"), "{text}");
+    assert!(!text.contains("s3cret"), "no plaintext password");
+    let missing = swiftgit(&["user", "add", "bob", "-c", "/nonexistent/conf"], "x\n");
+    assert!(!missing.status.success());
+    let bad_name = swiftgit(&["user", "add", "a:b", "--users-file", users_arg], "x\n");
+    assert!(!bad_name.status.success());
+
+    let conf = dir.path().join("swiftgit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[local]\npath = {}\n[http]\nlisten = 127.0.0.1:0\nusers_file = {users_arg}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let init = swiftgit(&["init", "-c", conf, "edeploy"], "");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mut daemon = Command::new(BINARY)
+        .args(["daemon", "-c", conf, "--no-git-daemon"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("swiftgit daemon starts");
+    let mut line = String::new();
+    BufReader::new(daemon.stdout.take().expect("holds because stdout is piped"))
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("swiftgit: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+
+    let home = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    for args in [
+        &["init", "-q", "-b", "master"][..],
+        &["commit", "-q", "--allow-empty", "-m", "first"],
+    ] {
+        assert!(git(home.path(), &work, args).status.success());
+    }
+    let url = format!("http://alice:s3cret!@{address}/edeploy.git");
+    let pushed = git(home.path(), &work, &["push", &url, "master"]);
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let listed = git(home.path(), &work, &["ls-remote", &url]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("refs/heads/master"));
+    let wrong = format!("http://alice:nope@{address}/edeploy.git");
+    let refused = git(home.path(), &work, &["ls-remote", &wrong]);
+    assert!(!refused.status.success());
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while daemon.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "stops after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = daemon.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("swiftgit::access"), "{log}");
+    assert!(
+        log.contains("user=\"alice\"") || log.contains("user=alice"),
+        "{log}"
+    );
+    assert!(log.contains("status=401"), "{log}");
+    assert!(
+        !log.contains("s3cret") && !log.contains("nope"),
+        "no password in the log"
+    );
+}
