@@ -220,6 +220,7 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
     };
     for repo in &prepared {
         let load_before = procfs::load_average();
+        let mut load_peak = 0.0_f64;
         let mut samples = Vec::new();
         for run_number in 1..=cli.runs {
             for &kind in &kinds {
@@ -235,12 +236,14 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
                     timeout: Duration::from_secs(cli.op_timeout),
                 };
                 samples.extend(scenario.run(kind, run_number)?);
+                load_peak = load_peak.max(procfs::load_1min());
             }
         }
         let repo_results = RepoResults {
             repo: repo.clone(),
             load_before,
             load_after: procfs::load_average(),
+            load_peak,
             medians: report::medians(&samples),
             samples,
         };

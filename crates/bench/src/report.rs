@@ -27,6 +27,8 @@ pub struct RepoResults {
     pub repo: Prepared,
     pub load_before: String,
     pub load_after: String,
+    /// The highest 1-minute load average seen after each server's run.
+    pub load_peak: f64,
     pub medians: Vec<Median>,
     pub samples: Vec<Sample>,
 }
@@ -280,8 +282,9 @@ pub fn repo_markdown(results: &RepoResults, runs: u32) -> String {
     );
     let _ = writeln!(
         out,
-        "Source: {}. Medians of {runs} run(s). Load average (1/5/15 min) before: {}, after: {}.\n",
-        r.source, results.load_before, results.load_after
+        "Source: {}. Medians of {runs} run(s). Load average (1/5/15 min) before: {}, after: {}; \
+         highest 1-min load after a server's run: {:.2}.\n",
+        r.source, results.load_before, results.load_after, results.load_peak
     );
     summary_table(&results.medians, &mut out);
     out.push('\n');
