@@ -40,25 +40,45 @@ pub(super) fn put_call(target: Target<'_>, body: RequestBody, mode: PutMode) -> 
     }
 }
 
-/// Interprets the answer to a `PUT` of an object: 412 on a create means the name is taken,
-/// 404 that the container does not exist.
-pub(super) async fn put_outcome(reply: Reply, target: Target<'_>, mode: PutMode) -> Result<Reply> {
-    let status = reply.status();
-    match (status, target) {
-        (s, _) if s.is_success() => Ok(reply),
-        (StatusCode::PRECONDITION_FAILED, Target::Object(container, name))
-            if mode == PutMode::Create =>
-        {
-            Err(StorageError::already_exists(container, name))
-        }
-        (StatusCode::NOT_FOUND, Target::Object(container, _)) => {
-            Err(StorageError::container_not_found(container))
-        }
-        _ => Err(reply.into_error(target).await),
-    }
-}
-
 impl SwiftStorage {
+    /// Interprets the answer to a `PUT` of an object: 412 on a create means the name is
+    /// taken. A 404 means the proxy could not confirm the container: either it does not
+    /// exist, or the proxy's own container lookup failed (a slow or overloaded container
+    /// server reads as "no container" to it). A `HEAD` tells the two apart; in the second
+    /// case nothing was written, so the error is temporary and safe to repeat.
+    pub(super) async fn put_outcome(
+        &self,
+        reply: Reply,
+        target: Target<'_>,
+        mode: PutMode,
+    ) -> Result<Reply> {
+        let status = reply.status();
+        match (status, target) {
+            (s, _) if s.is_success() => Ok(reply),
+            (StatusCode::PRECONDITION_FAILED, Target::Object(container, name))
+                if mode == PutMode::Create =>
+            {
+                Err(StorageError::already_exists(container, name))
+            }
+            (StatusCode::NOT_FOUND, Target::Object(container, _)) => {
+                drop(reply);
+                match self.container_exists_impl(container).await {
+                    Ok(false) => Err(StorageError::container_not_found(container)),
+                    Ok(true) => Err(StorageError::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "Swift answered 404 to a PUT of {target} although the container \
+                             exists (its container lookup failed; the server is overloaded?)"
+                        ),
+                    )
+                    .mark_not_sent()),
+                    Err(err) => Err(err),
+                }
+            }
+            _ => Err(reply.into_error(target).await),
+        }
+    }
+
     pub(super) async fn put_impl(
         &self,
         container: &str,
@@ -90,7 +110,7 @@ impl SwiftStorage {
                 .send_tracked(&call)
                 .await
                 .map_err(note_failure)?;
-            put_outcome(reply, target, mode).await?;
+            self.put_outcome(reply, target, mode).await?;
         }
         Ok(ObjectMeta {
             name: name.to_string(),

@@ -23,7 +23,7 @@ use super::SwiftStorage;
 use super::body::RequestBody;
 use super::client::{Call, Target};
 use super::names::{SEGMENT_PREFIX, truncate_utf8};
-use super::objects::{note_failure, put_call, put_outcome};
+use super::objects::{note_failure, put_call};
 use crate::retry::retry_idempotent;
 use crate::{ErrorKind, PutMode, Result, StorageError};
 
@@ -185,7 +185,7 @@ impl SwiftStorage {
             }
         };
         let definite_refusal = reply.status().is_client_error();
-        match put_outcome(reply, target, mode).await {
+        match self.put_outcome(reply, target, mode).await {
             Ok(_) => Ok(()),
             Err(err) => {
                 if definite_refusal {
@@ -208,7 +208,7 @@ impl SwiftStorage {
             let call = put_call(target, body.clone(), PutMode::Overwrite);
             async move {
                 let reply = self.client.send(&call).await?;
-                let reply = put_outcome(reply, target, PutMode::Overwrite).await?;
+                let reply = self.put_outcome(reply, target, PutMode::Overwrite).await?;
                 Ok(reply
                     .header("Etag")
                     .map(|etag| etag.trim_matches('"').to_string()))

@@ -94,6 +94,43 @@ async fn create_refused_at_connect_is_retried() {
     assert_eq!(puts[0].header("if-none-match"), Some("*"));
 }
 
+/// Swift's proxy answers 404 to an object PUT whenever its own container lookup fails (a
+/// container server slower than `conn_timeout`), even though the container exists.
+#[tokio::test]
+async fn create_answered_404_into_an_existing_container_is_retried() {
+    let puts = Arc::new(AtomicUsize::new(0));
+    let counter = puts.clone();
+    let server = FakeServer::start(fake_swift(move |req, _| match req.method.as_str() {
+        "HEAD" => FakeResponse::new(204),
+        "PUT" if counter.fetch_add(1, Ordering::SeqCst) == 0 => FakeResponse::new(404),
+        _ => FakeResponse::new(201),
+    }))
+    .await;
+    let store = Retrying::new(connect(&server).await, fast_policy(3));
+    store
+        .put("c", "o", "data".into(), PutMode::Create)
+        .await
+        .expect("the second attempt creates it");
+    assert_eq!(puts.load(Ordering::SeqCst), 2);
+    assert_eq!(server.requests_to("HEAD", "/v1/AUTH_test/c").len(), 1);
+}
+
+#[tokio::test]
+async fn put_into_a_missing_container_is_not_found() {
+    let server = FakeServer::start(fake_swift(|_, _| FakeResponse::new(404))).await;
+    let store = Retrying::new(connect(&server).await, fast_policy(3));
+    let err = store
+        .put("c", "o", "data".into(), PutMode::Create)
+        .await
+        .expect_err("no container");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string().contains("container c does not exist"),
+        "{err}"
+    );
+    assert_eq!(server.requests_to("PUT", "/v1/").len(), 1);
+}
+
 #[tokio::test]
 async fn create_of_a_taken_name_is_already_exists() {
     let objects = Arc::new(Mutex::new(BTreeMap::new()));
