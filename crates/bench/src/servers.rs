@@ -198,6 +198,18 @@ impl Setup {
         Ok(())
     }
 
+    /// An empty disk cache directory for a fresh swiftgit daemon on Swift, so that "cold" means
+    /// nothing cached; the copies of the previous daemon (stopped by now) are removed.
+    fn empty_pack_cache(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.work.join("swiftgit-swift-pack-cache");
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot empty {}", dir.display())),
+        }
+        Ok(dir)
+    }
+
     /// Starts a server; returns once it accepts connections.
     pub fn start(&self, kind: ServerKind) -> anyhow::Result<Server> {
         let log = self.work.join(format!("{}.log", kind.key()));
@@ -237,6 +249,9 @@ impl Setup {
                     .args(["-l", "127.0.0.1", "-p", "0"])
                     .arg("--stats-file")
                     .arg(&stats_file);
+                if kind == ServerKind::SwiftgitSwift {
+                    cmd.arg("--cache-dir").arg(self.empty_pack_cache()?);
+                }
                 (cmd, None, "swiftgit: listening on git://")
             }
         };

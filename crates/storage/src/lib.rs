@@ -1,13 +1,15 @@
 //! Object storage for swiftgit: one async trait, [`Storage`], and the backends that implement it —
 //! [`memory::MemoryStorage`] for unit tests, [`local::LocalStorage`] (a directory tree) for the
 //! embedded default, and [`swift::SwiftStorage`] for OpenStack Swift — plus wrappers that are
-//! themselves storages ([`retry::Retrying`], [`counting::Counting`]).
+//! themselves storages ([`retry::Retrying`], [`counting::Counting`], and
+//! [`disk_cache::DiskCache`], local copies of immutable pack files).
 //!
 //! A *container* holds one repository; an *object* is named by any UTF-8 string. Every method's
 //! doc states what is atomic and which error a conflict returns. One conformance suite
 //! (`tests/conformance`) runs against every backend.
 
 pub mod counting;
+pub mod disk_cache;
 pub mod error;
 pub mod local;
 pub mod memory;

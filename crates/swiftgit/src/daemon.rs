@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::http_settings::HttpSettings;
 use crate::settings::{DaemonFlags, DaemonSettings};
-use crate::{backend, http_server, stats_file};
+use crate::{backend, cache_settings, http_server, stats_file};
 
 /// Serves until a signal; with `stats_file`, keeps that file up to date with the storage
 /// counters (see [`crate::stats_file`]).
@@ -30,7 +30,8 @@ pub async fn run(
     if flags.no_git_daemon && http.listen.is_none() {
         anyhow::bail!("--no-git-daemon needs --http ADDR:PORT or [http] listen");
     }
-    let backend::Backend { storage, usage } = backend::open_counted(config).await?;
+    let cache = cache_settings::load(config, flags, |name| std::env::var(name).ok())?;
+    let backend::Backend { storage, usage } = backend::open_counted(config, cache.as_ref()).await?;
     let registry = Arc::new(Registry::new(storage, odb_options(config)));
     let options = DaemonOptions {
         limits: ConnectionLimits {

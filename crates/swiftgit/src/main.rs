@@ -2,6 +2,7 @@
 //! backend and runs one subcommand. Everything else lives in the library crates.
 
 mod backend;
+mod cache_settings;
 mod daemon;
 mod http_server;
 mod http_settings;
@@ -65,7 +66,9 @@ shutdown_grace). Prints `swiftgit: listening on git://ADDR:PORT` on stdout once 
 SIGTERM or SIGINT stops accepting and lets requests in flight finish.\n\nWith --http ADDR:PORT \
 (or [http] listen) the same process also serves smart HTTP(S), with Basic authentication \
 ([http] users_file, see `swiftgit user add`) and per-repository permissions ([access \"PATTERN\"] \
-sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http://ADDR:PORT`."
+sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http://ADDR:PORT`.\
+\n\nOn Swift, pack files are kept in a disk cache ([cache] dir and disk_mb, default 4096 MiB; \
+--cache-dir, --no-disk-cache)."
     )]
     Daemon {
         #[command(flatten)]
@@ -95,6 +98,13 @@ sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http
         /// within 50 ms of a change; for benchmarks and monitoring).
         #[arg(long = "stats-file", value_name = "PATH")]
         stats_file: Option<PathBuf>,
+        /// Directory of the disk cache of pack files (Swift only) [default: [cache] dir, else
+        /// $XDG_CACHE_HOME/swiftgit/packs or ~/.cache/swiftgit/packs].
+        #[arg(long = "cache-dir", value_name = "PATH")]
+        cache_dir: Option<PathBuf>,
+        /// No disk cache of pack files: every read goes to Swift.
+        #[arg(long = "no-disk-cache", conflicts_with = "cache_dir")]
+        no_disk_cache: bool,
     },
     /// Manage the users of the smart HTTP server.
     User {
@@ -149,7 +159,8 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
     }
     let warnings = settings::warnings(&config)
         .into_iter()
-        .chain(http_settings::warnings(&config));
+        .chain(http_settings::warnings(&config))
+        .chain(cache_settings::warnings(&config));
     for warning in config.warnings.iter().cloned().chain(warnings) {
         tracing::warn!("{warning}");
     }
@@ -203,6 +214,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             http,
             no_git_daemon,
             stats_file,
+            cache_dir,
+            no_disk_cache,
         } => {
             let config = load_config(&config)?;
             let flags = settings::DaemonFlags {
@@ -213,6 +226,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 idle_timeout_secs: idle_timeout,
                 http,
                 no_git_daemon,
+                cache_dir,
+                no_disk_cache,
             };
             daemon::run(&config, &flags, stats_file).await
         }

@@ -24,7 +24,7 @@
 //! Comments go on their own lines: the config reader keeps everything after `=` as the value.
 //! The three `deny_*` keys may also be written in `[daemon]`, which then wins.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use swiftgit_config::{Config, ConfigError, Section, SectionReader};
@@ -76,10 +76,14 @@ pub struct DaemonFlags {
     pub http: Option<String>,
     /// `--no-git-daemon`: serve HTTP only.
     pub no_git_daemon: bool,
+    /// `--cache-dir PATH`: the disk cache's directory (`[cache] dir`).
+    pub cache_dir: Option<PathBuf>,
+    /// `--no-disk-cache`: no disk cache, whatever `[cache]` says.
+    pub no_disk_cache: bool,
 }
 
 /// A section of `config`, empty when absent, read with the config crate's typed reader.
-fn with_section<T>(
+pub(crate) fn with_section<T>(
     config: &Config,
     name: &'static str,
     read: impl FnOnce(&SectionReader<'_>) -> Result<T, ConfigError>,

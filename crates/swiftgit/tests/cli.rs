@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_swiftgit");
 
-/// `swiftgit` with no config from the environment and its data in `data`.
+/// `swiftgit` with no config from the environment and its data (and, on Swift, its disk cache
+/// of packs) in `data`.
 fn swiftgit(data: &Path) -> Command {
     let mut command = Command::new(BINARY);
     command
         .env_remove("SWIFTGIT_CONFIG")
         .env_remove("DULWICH_SWIFT_CFG")
         .env("SWIFTGIT_DATA_DIR", data)
+        .env("XDG_CACHE_HOME", data.join("cache"))
         .env("RUST_LOG", "info")
         .stdin(Stdio::null());
     command

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_storage::Storage;
 use swiftgit_storage::counting::Counting;
+use swiftgit_storage::disk_cache::{CacheRule, Check, DiskCache, DiskCacheOptions};
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::memory::MemoryStorage;
 use swiftgit_storage::swift::SwiftStorage;
@@ -17,6 +18,8 @@ pub enum Backend {
     Local,
     /// The local directory behind the `Counting` wrapper.
     CountingLocal,
+    /// Memory behind the disk cache, caching every object (so every read goes through it).
+    DiskCachedMemory,
     Swift,
 }
 
@@ -60,6 +63,16 @@ pub async fn fixture(backend: Backend, case: &str) -> Option<Fixture> {
             let tmp = tempfile::tempdir().expect("holds because /tmp is writable");
             let storage = LocalStorage::open(tmp.path()).expect("holds for a fresh temp dir");
             (Arc::new(Counting::new(storage)), Some(tmp), 16 << 20)
+        }
+        Backend::DiskCachedMemory => {
+            let tmp = tempfile::tempdir().expect("holds because /tmp is writable");
+            let options = DiskCacheOptions {
+                rule: CacheRule::new(|_| Some(Check::Size)),
+                ..DiskCacheOptions::new(tmp.path(), "memory", 64 << 20)
+            };
+            let storage = DiskCache::open(MemoryStorage::new(), options);
+            assert!(storage.is_active(), "a fresh temp dir is usable");
+            (Arc::new(storage), Some(tmp), 16 << 20)
         }
         Backend::Swift => {
             let Some(config) = swift_test_config() else {

@@ -1,6 +1,7 @@
 //! The storage conformance suite: the same cases run against every backend — memory, local
-//! directory (also behind the `Counting` wrapper), and a real Swift when `SWIFTGIT_TEST_CONFIG` names its config file (when it is
-//! set and Swift is unreachable the Swift cases FAIL; when unset they print that they were
+//! directory (also behind the `Counting` wrapper), memory behind the disk cache (caching every
+//! object), and a real Swift when `SWIFTGIT_TEST_CONFIG` names its config file (when it is set
+//! and Swift is unreachable the Swift cases FAIL; when unset they print that they were
 //! skipped). Each case gets a fresh container and removes it at the end.
 
 mod backends;
@@ -26,6 +27,12 @@ macro_rules! conformance {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 crate::backends::run(crate::Backend::CountingLocal, stringify!($case), crate::cases::$case).await
+            })*
+        }
+        mod disk_cached_memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                crate::backends::run(crate::Backend::DiskCachedMemory, stringify!($case), crate::cases::$case).await
             })*
         }
         mod swift {

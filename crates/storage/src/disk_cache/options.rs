@@ -1,0 +1,77 @@
+//! How a [`super::DiskCache`] is set up: which objects it caches ([`CacheRule`]), how it checks
+//! a copy ([`Check`]), where it keeps them and how many bytes it may use ([`DiskCacheOptions`]).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Downloads at once by default; each holds one connection to the storage while it runs.
+pub const DEFAULT_MAX_DOWNLOADS: usize = 4;
+
+/// How a downloaded copy is checked before it is kept, besides its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Its size is the object's size.
+    Size,
+    /// Also, its last 20 bytes are the SHA-1 of all bytes before them (git packs and v2
+    /// indexes end so).
+    Sha1Trailer,
+}
+
+/// Which objects are immutable — cached — and how their copies are checked.
+#[derive(Clone, Copy)]
+pub struct CacheRule(fn(&str) -> Option<Check>);
+
+impl CacheRule {
+    /// Git pack files, `objects/pack/<file>.pack`, checked by their SHA-1 trailer. Their
+    /// `.idx` and `.meta` are left out: the object database holds those in memory.
+    pub const GIT_PACKS: CacheRule = CacheRule(git_pack);
+
+    /// A rule of one's own: `Some(check)` for the names of objects that never change.
+    pub const fn new(rule: fn(&str) -> Option<Check>) -> CacheRule {
+        CacheRule(rule)
+    }
+
+    /// How to check a copy of `name`, or `None` if it is not cached.
+    pub fn check(&self, name: &str) -> Option<Check> {
+        (self.0)(name)
+    }
+}
+
+impl fmt::Debug for CacheRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CacheRule(..)")
+    }
+}
+
+fn git_pack(name: &str) -> Option<Check> {
+    let file = name.strip_prefix("objects/pack/")?;
+    (file.ends_with(".pack") && !file.contains('/')).then_some(Check::Sha1Trailer)
+}
+
+/// How to build a [`super::DiskCache`].
+#[derive(Debug, Clone)]
+pub struct DiskCacheOptions {
+    /// Where the copies go (created if missing); shared by all clusters and processes.
+    pub dir: PathBuf,
+    /// What identifies the backend (a Swift storage URL): hashed into the layout, so that two
+    /// clusters with the same container names never share a copy.
+    pub cluster: String,
+    /// Most bytes of complete copies of this cluster kept at once.
+    pub budget_bytes: u64,
+    pub rule: CacheRule,
+    /// Downloads at once; a miss beyond that reads the inner storage.
+    pub max_downloads: usize,
+}
+
+impl DiskCacheOptions {
+    /// Git packs, [`DEFAULT_MAX_DOWNLOADS`] downloads at once.
+    pub fn new(dir: impl Into<PathBuf>, cluster: impl Into<String>, budget_bytes: u64) -> Self {
+        DiskCacheOptions {
+            dir: dir.into(),
+            cluster: cluster.into(),
+            budget_bytes,
+            rule: CacheRule::GIT_PACKS,
+            max_downloads: DEFAULT_MAX_DOWNLOADS,
+        }
+    }
+}
