@@ -11,10 +11,7 @@
 mod common;
 mod odb_support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use odb_support::{BLOB, PackBuilder, ingest, object_id};
 use rand::Rng;
@@ -25,6 +22,7 @@ use swiftgit_repo::{
 };
 use swiftgit_storage::Storage;
 use swiftgit_storage::local::LocalStorage;
+use swiftgit_test_support::crash::run_child_until_killed;
 
 const DIR_VAR: &str = "SWIFTGIT_INGEST_CRASH_DIR";
 const REPO: &str = "ingest-crash";
@@ -98,31 +96,7 @@ fn sigkill_mid_push_leaves_old_or_new_state() {
     let mut seq = 1;
     let mut total_acked = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--ignored",
-                "--exact",
-                "child_push_loop",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_VAR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the child");
-        let stdout = child.stdout.take().expect("piped");
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|line| line.rsplit_once("acked ")?.1.parse::<u64>().ok())
-                .collect::<Vec<u64>>()
-        });
-        std::thread::sleep(Duration::from_millis(rand::rng().random_range(200..900)));
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        let acked = reader.join().expect("reader");
+        let acked = run_child_until_killed("child_push_loop", DIR_VAR, dir.path(), 200..900);
         total_acked += acked.len();
         let last_acked = acked.last().copied().unwrap_or(seq);
 

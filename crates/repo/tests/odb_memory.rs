@@ -7,10 +7,8 @@
 mod common;
 mod odb_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use odb_support::*;
@@ -18,29 +16,10 @@ use rand::{Rng, RngCore, SeedableRng};
 use swiftgit_repo::odb::{IngestLimits, ObjectDb};
 use swiftgit_storage::Storage;
 use swiftgit_storage::local::LocalStorage;
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use swiftgit_test_support::counting_alloc::CountingAllocator;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator::new();
 
 const PACK_BYTES: u64 = 200 << 20;
 /// Peak heap growth allowed during ingest: the largest object (4 MiB) a few times over plus
@@ -143,8 +122,7 @@ async fn a_200_mib_pack_ingests_with_bounded_memory() {
     // Reset the kernel's RSS high-water mark (Linux: "5" to clear_refs) and the heap peak.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss_before = rss_mib("VmRSS:");
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = ALLOCATOR.reset_peak();
     let started = Instant::now();
     let file = tokio::fs::File::open(&path).await.unwrap();
     let ingested = db
@@ -152,7 +130,7 @@ async fn a_200_mib_pack_ingests_with_bounded_memory() {
         .await
         .unwrap();
     let elapsed = started.elapsed();
-    let heap_peak = PEAK.load(Ordering::Relaxed) - base;
+    let heap_peak = ALLOCATOR.peak() - base;
     let rss_peak = rss_mib("VmHWM:");
 
     assert_eq!(ingested.object_count(), count as usize);

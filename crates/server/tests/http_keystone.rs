@@ -5,31 +5,18 @@
 mod harness;
 mod http_common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use harness::{Backend, Git, Server};
 use http_common::{options, start_with};
-use swiftgit_config::{Config, ConfigSource, StorageConfig, SwiftConfig};
 use swiftgit_server::daemon::DaemonOptions;
 use swiftgit_server::http::auth::Authenticator;
 use swiftgit_server::http::keystone::Keystone;
-
-fn keystone_config() -> Option<SwiftConfig> {
-    let path = std::env::var("SWIFTGIT_TEST_CONFIG_V3")
-        .ok()
-        .filter(|v| !v.is_empty())?;
-    let config = Config::load(&ConfigSource::File(PathBuf::from(&path)), |_| None)
-        .unwrap_or_else(|e| panic!("SWIFTGIT_TEST_CONFIG_V3: {e}"));
-    match config.storage {
-        StorageConfig::Swift(swift) => Some(swift),
-        other => panic!("SWIFTGIT_TEST_CONFIG_V3={path} is not a [swift] config: {other:?}"),
-    }
-}
+use swiftgit_test_support::swift_config_from;
 
 #[test]
 fn keystone_users_push_and_clone() {
-    let Some(swift) = keystone_config() else {
+    let Some(swift) = swift_config_from("SWIFTGIT_TEST_CONFIG_V3") else {
         eprintln!("skipped: SWIFTGIT_TEST_CONFIG_V3 is not set");
         return;
     };

@@ -4,50 +4,22 @@
 //! (where 100 MiB is also larger than the test cluster's max object size, so it is an SLO).
 //! The cases run one after the other in one test so that their allocations do not mix.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
-use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::swift::SwiftStorage;
 use swiftgit_storage::{PutMode, PutPayload, Storage};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use swiftgit_test_support::counting_alloc::CountingAllocator;
+use swiftgit_test_support::swift_test_config;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator::new();
 
 const SIZE: usize = 100 << 20;
 /// Peak heap growth allowed during one transfer: far below the object's size.
 const BOUND: usize = 24 << 20;
-
-/// Resets the peak to the current live bytes and returns that baseline.
-fn reset_peak() -> usize {
-    let live = LIVE.load(Ordering::Relaxed);
-    PEAK.store(live, Ordering::Relaxed);
-    live
-}
 
 fn block(i: usize) -> Vec<u8> {
     (0..1 << 20)
@@ -64,7 +36,7 @@ async fn stream_100_mib(label: &str, storage: Arc<dyn Storage>) {
     }
     file.flush().unwrap();
 
-    let base = reset_peak();
+    let base = ALLOCATOR.reset_peak();
     let meta = storage
         .put(
             &container,
@@ -74,10 +46,10 @@ async fn stream_100_mib(label: &str, storage: Arc<dyn Storage>) {
         )
         .await
         .unwrap();
-    let put_peak = PEAK.load(Ordering::Relaxed) - base;
+    let put_peak = ALLOCATOR.peak() - base;
     assert_eq!(meta.size, SIZE as u64);
 
-    let base = reset_peak();
+    let base = ALLOCATOR.reset_peak();
     let mut body = storage.get(&container, "big").await.unwrap().body;
     let mut expected = std::fs::File::open(file.path()).unwrap();
     let mut compared = 0usize;
@@ -90,7 +62,7 @@ async fn stream_100_mib(label: &str, storage: Arc<dyn Storage>) {
         compared += chunk.len();
     }
     drop(body);
-    let get_peak = PEAK.load(Ordering::Relaxed) - base;
+    let get_peak = ALLOCATOR.peak() - base;
     assert_eq!(compared, SIZE);
 
     eprintln!(
@@ -114,13 +86,9 @@ async fn a_100_mib_object_streams_with_flat_memory() {
     let tmp = tempfile::tempdir().unwrap();
     stream_100_mib("local", Arc::new(LocalStorage::open(tmp.path()).unwrap())).await;
 
-    let Ok(path) = std::env::var("SWIFTGIT_TEST_CONFIG") else {
+    let Some(swift) = swift_test_config() else {
         eprintln!("swift: skipped (SWIFTGIT_TEST_CONFIG is not set)");
         return;
-    };
-    let config = Config::load(&ConfigSource::File(path.into()), |_| None).unwrap();
-    let StorageConfig::Swift(swift) = config.storage else {
-        panic!("SWIFTGIT_TEST_CONFIG does not name a [swift] config");
     };
     let storage = SwiftStorage::connect(&swift).await.unwrap();
     stream_100_mib("swift", Arc::new(storage)).await;

@@ -9,29 +9,20 @@
 //! - `SWIFTGIT_TEST_CONFIG_V2_NOREGION`: the stub's catalog has the endpoint in another region
 //! - `SWIFTGIT_TEST_CONFIG_V3`: a real Keystone v3
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use swiftgit_config::{Config, ConfigSource, Secret, StorageConfig, SwiftConfig};
+use swiftgit_config::{Secret, SwiftConfig};
 use swiftgit_storage::swift::SwiftStorage;
 use swiftgit_storage::{ErrorKind, PutMode, Storage};
+use swiftgit_test_support::swift_config_from;
 
 /// The config named by `var`, or `None` (after saying so) when it is unset.
 fn config_from(var: &str) -> Option<SwiftConfig> {
-    let Some(path) = std::env::var_os(var).filter(|v| !v.is_empty()) else {
+    let config = swift_config_from(var);
+    if config.is_none() {
         eprintln!("skipped: {var} is not set (source ~/.cache/swiftgit-dev/env to run it)");
-        return None;
-    };
-    let path = PathBuf::from(path);
-    let config = Config::load(&ConfigSource::File(path.clone()), |_| None)
-        .unwrap_or_else(|e| panic!("{var}={}: {e}", path.display()));
-    match config.storage {
-        StorageConfig::Swift(swift) => Some(swift),
-        other => panic!(
-            "{var}={} is not a [swift] config: {other:?}",
-            path.display()
-        ),
     }
+    config
 }
 
 fn unique(label: &str) -> String {

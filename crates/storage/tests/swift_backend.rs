@@ -3,28 +3,22 @@
 //! `Retrying`, and the create-only race, measured. Unset: each test prints that it was skipped;
 //! set: the tests FAIL if Swift cannot be reached. The shared conformance suite covers the rest.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use swiftgit_config::{Config, ConfigSource, StorageConfig, SwiftConfig};
+use swiftgit_config::SwiftConfig;
 use swiftgit_storage::retry::{RetryPolicy, Retrying};
 use swiftgit_storage::swift::SwiftStorage;
 use swiftgit_storage::{ErrorKind, PutMode, PutPayload, Storage};
+use swiftgit_test_support::swift_test_config;
 
 fn config() -> Option<SwiftConfig> {
-    let Some(path) = std::env::var_os("SWIFTGIT_TEST_CONFIG").filter(|v| !v.is_empty()) else {
+    let config = swift_test_config();
+    if config.is_none() {
         eprintln!("skipped: SWIFTGIT_TEST_CONFIG is not set (source ~/.cache/swiftgit-dev/env)");
-        return None;
-    };
-    let path = PathBuf::from(path);
-    let config = Config::load(&ConfigSource::File(path.clone()), |_| None)
-        .unwrap_or_else(|e| panic!("SWIFTGIT_TEST_CONFIG={}: {e}", path.display()));
-    match config.storage {
-        StorageConfig::Swift(swift) => Some(swift),
-        other => panic!("{} is not a [swift] config: {other:?}", path.display()),
     }
+    config
 }
 
 /// A connected storage and a fresh container, or `None` when the test is switched off.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use swiftgit_config::{Config, ConfigError};
 
-use crate::settings::{DaemonFlags, with_section};
+use crate::settings::{DaemonFlags, unknown_keys, with_section};
 
 const CACHE_KEYS: [&str; 2] = ["dir", "disk_mb"];
 pub const DEFAULT_DISK_MB: usize = 4096;
@@ -34,14 +34,7 @@ pub fn warnings(config: &Config) -> Vec<String> {
         .ini
         .sections
         .get("cache")
-        .map(|section| {
-            section
-                .entries
-                .keys()
-                .filter(|key| !CACHE_KEYS.contains(&key.as_str()))
-                .map(|key| format!("unknown key `{key}` in [cache] is ignored"))
-                .collect()
-        })
+        .map(|section| unknown_keys("cache", section, &CACHE_KEYS).collect())
         .unwrap_or_default()
 }
 
@@ -94,14 +87,7 @@ fn default_dir(env: impl Fn(&str) -> Option<String>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(text: &str) -> Config {
-        Config::parse(
-            &format!("[local]\npath = /tmp/x\n{text}"),
-            Path::new("test.conf"),
-        )
-        .unwrap()
-    }
+    use crate::settings::test_config as config;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {

@@ -33,6 +33,8 @@ use std::time::Duration;
 use swiftgit_config::{AuthVersion, Config, ConfigError, Section, SectionReader, StorageConfig};
 use swiftgit_server::http::access::{AccessRule, AccessRules, parse_user_list};
 
+use crate::settings::unknown_keys;
+
 const HTTP_KEYS: [&str; 11] = [
     "listen",
     "tls_cert",
@@ -89,11 +91,7 @@ pub fn warnings(config: &Config) -> Vec<String> {
         } else {
             continue;
         };
-        for key in section.entries.keys() {
-            if !known.contains(&key.as_str()) {
-                warnings.push(format!("unknown key `{key}` in [{name}] is ignored"));
-            }
-        }
+        warnings.extend(unknown_keys(name, section, known));
     }
     warnings
 }
@@ -185,15 +183,8 @@ fn access_rules(config: &Config, default_anonymous_read: bool) -> Result<AccessR
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::test_config as config;
     use swiftgit_server::http::access::Permission;
-
-    fn config(text: &str) -> Config {
-        Config::parse(
-            &format!("[local]\npath = /tmp/x\n{text}"),
-            Path::new("test.conf"),
-        )
-        .unwrap()
-    }
 
     #[test]
     fn http_and_access_sections() {

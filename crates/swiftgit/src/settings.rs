@@ -103,20 +103,28 @@ pub(crate) fn with_section<T>(
 
 /// Unknown keys of `[daemon]` and `[repository]`, as warnings.
 pub fn warnings(config: &Config) -> Vec<String> {
-    let mut warnings = Vec::new();
-    for (name, known) in [
+    [
         ("daemon", &DAEMON_KEYS[..]),
         ("repository", &REPOSITORY_KEYS[..]),
-    ] {
-        if let Some(section) = config.ini.sections.get(name) {
-            for key in section.entries.keys() {
-                if !known.contains(&key.as_str()) {
-                    warnings.push(format!("unknown key `{key}` in [{name}] is ignored"));
-                }
-            }
-        }
-    }
-    warnings
+    ]
+    .into_iter()
+    .filter_map(|(name, known)| Some(unknown_keys(name, config.ini.sections.get(name)?, known)))
+    .flatten()
+    .collect()
+}
+
+/// A warning for each key of the section `[name]` that is not in `known`: the readers ignore
+/// such keys, so a misspelt one would otherwise go unnoticed.
+pub(crate) fn unknown_keys<'a>(
+    name: &'a str,
+    section: &'a Section,
+    known: &'a [&str],
+) -> impl Iterator<Item = String> + 'a {
+    section
+        .entries
+        .keys()
+        .filter(|key| !known.contains(&key.as_str()))
+        .map(move |key| format!("unknown key `{key}` in [{name}] is ignored"))
 }
 
 /// The policy keys: `[daemon]` wins over `[repository]`.
@@ -179,17 +187,20 @@ pub fn initial_branch(config: &Config, flag: Option<&str>) -> Result<String, Con
     })
 }
 
+/// `text` after a `[local]` storage section, as the settings tests' config.
+#[cfg(test)]
+pub(crate) fn test_config(text: &str) -> Config {
+    Config::parse(
+        &format!("[local]\npath = /tmp/x\n{text}"),
+        Path::new("test.conf"),
+    )
+    .expect("holds for the tests' well-formed configs")
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_config as config;
     use super::*;
-
-    fn config(text: &str) -> Config {
-        Config::parse(
-            &format!("[local]\npath = /tmp/x\n{text}"),
-            Path::new("test.conf"),
-        )
-        .unwrap()
-    }
 
     #[test]
     fn defaults_without_sections() {

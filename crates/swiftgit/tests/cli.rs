@@ -2,10 +2,13 @@
 //! stopped with SIGTERM. On a temporary local directory (the embedded default, no `-c`) and,
 //! with `SWIFTGIT_TEST_CONFIG`, on a real Swift through `-c`.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{git_command, listening_address};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_swiftgit");
 
@@ -40,16 +43,7 @@ impl Git {
     }
 
     fn run(&self, dir: &Path, args: &[&str]) -> Output {
-        Command::new("git")
-            .current_dir(dir)
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_AUTHOR_NAME", "A")
-            .env("GIT_AUTHOR_EMAIL", "a@example.com")
-            .env("GIT_COMMITTER_NAME", "C")
-            .env("GIT_COMMITTER_EMAIL", "c@example.com")
-            .env_remove("GIT_DIR")
+        git_command(self.home.path(), dir)
             .args(args)
             .output()
             .expect("git can be run")
@@ -91,15 +85,11 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the daemon");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("holds: stdout is piped"))
-            .read_line(&mut line)
-            .expect("read the daemon's first line");
-        let port = line
-            .trim()
-            .strip_prefix("swiftgit: listening on git://127.0.0.1:")
+        let address = listening_address(&mut child, "git://");
+        let port = address
+            .strip_prefix("127.0.0.1:")
             .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+            .unwrap_or_else(|| panic!("unexpected address {address:?}"));
         Daemon { child, port }
     }
 

@@ -3,10 +3,14 @@
 //! git over HTTP with those users, logs one access line per request without the password, and
 //! stops on SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+use common::{git_command, listening_address};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_swiftgit");
 
@@ -30,16 +34,7 @@ fn swiftgit(args: &[&str], stdin: &str) -> Output {
 }
 
 fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "A")
-        .env("GIT_AUTHOR_EMAIL", "a@example.com")
-        .env("GIT_COMMITTER_NAME", "C")
-        .env("GIT_COMMITTER_EMAIL", "c@example.com")
-        .env_remove("GIT_DIR")
+    git_command(home, dir)
         .args(args)
         .output()
         .expect("git can be run")
@@ -91,15 +86,7 @@ fn user_add_then_serve_http_only() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("swiftgit daemon starts");
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.take().expect("holds because stdout is piped"))
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("swiftgit: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let address = listening_address(&mut daemon, "http://");
 
     let home = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");

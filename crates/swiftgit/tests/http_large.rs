@@ -2,26 +2,21 @@
 //! peak memory (VmHWM of the child process) asserted far below the data's size: request and
 //! response bodies are streamed, never held whole. `SWIFTGIT_TEST_LARGE_MIB` changes the size.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
+
+use common::{git_command, listening_address};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_swiftgit");
 /// Peak resident memory allowed to the server, whatever the data's size.
 const MAX_PEAK_MIB: u64 = 160;
 
 fn git(home: &Path, dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "A")
-        .env("GIT_AUTHOR_EMAIL", "a@example.com")
-        .env("GIT_COMMITTER_NAME", "C")
-        .env("GIT_COMMITTER_EMAIL", "c@example.com")
-        .env_remove("GIT_DIR")
+    let output = git_command(home, dir)
         .args(args)
         .output()
         .expect("git can be run");
@@ -123,15 +118,7 @@ fn large_push_and_clone_over_http_in_bounded_memory() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("swiftgit: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let address = listening_address(&mut daemon, "http://");
     let url = format!("http://alice:secret@{address}/big");
 
     let started = Instant::now();

@@ -111,7 +111,7 @@ pub enum CapabilityError {
 }
 
 /// Check an `object-format=` value, if sent.
-pub(crate) fn check_object_format(list: &CapabilityList<'_>) -> Result<(), CapabilityError> {
+fn check_object_format(list: &CapabilityList<'_>) -> Result<(), CapabilityError> {
     match list.value("object-format") {
         Some(format) if format != OBJECT_FORMAT.as_bytes() => {
             Err(CapabilityError::UnsupportedObjectFormat {
@@ -120,6 +120,79 @@ pub(crate) fn check_object_format(list: &CapabilityList<'_>) -> Result<(), Capab
         }
         _ => Ok(()),
     }
+}
+
+/// One capability a service understands in a client's list: its name, whether this server
+/// advertised it (a client asking for one it did not is an error), and what choosing it sets in
+/// the service's typed choices `C`.
+pub(crate) struct Understood<C> {
+    pub name: &'static str,
+    pub advertised: bool,
+    pub choose: fn(&mut C),
+}
+
+impl<C> Understood<C> {
+    /// A capability that is only allowed or not: choosing it sets nothing.
+    pub fn allowed(name: &'static str, advertised: bool) -> Self {
+        Understood {
+            name,
+            advertised,
+            choose: |_| {},
+        }
+    }
+
+    /// A capability this server never advertises (asking for it is always an error).
+    pub fn never(name: &'static str) -> Self {
+        Understood {
+            name,
+            advertised: false,
+            choose: |_| {},
+        }
+    }
+}
+
+/// What any client's list may carry besides the service's own capabilities.
+#[derive(Debug, Default)]
+pub(crate) struct ClientIdentity {
+    /// The `agent=` value.
+    pub agent: Option<String>,
+    /// The `session-id=` value.
+    pub session_id: Option<String>,
+    /// Capabilities no service here knows, ignored as C git ignores them.
+    pub unknown: Vec<String>,
+}
+
+/// Interprets the client's `list` for a service that understands `understood`: checks
+/// `object-format`, then applies each capability's `choose` to `caps` in the list's order. Fails
+/// on the first understood capability that was not advertised; returns the agent, session id and
+/// unknown capabilities for the caller to keep.
+pub(crate) fn negotiate<C>(
+    list: &CapabilityList<'_>,
+    understood: &[Understood<C>],
+    caps: &mut C,
+) -> Result<ClientIdentity, CapabilityError> {
+    check_object_format(list)?;
+    let mut identity = ClientIdentity::default();
+    for item in list.iter() {
+        match item.name {
+            b"agent" => identity.agent = item.value.map(value_text),
+            b"session-id" => identity.session_id = item.value.map(value_text),
+            b"object-format" => {}
+            name => match understood
+                .iter()
+                .find(|known| known.name.as_bytes() == name)
+            {
+                Some(known) if known.advertised => (known.choose)(caps),
+                Some(known) => {
+                    return Err(CapabilityError::NotAdvertised {
+                        capability: known.name,
+                    });
+                }
+                None => identity.unknown.push(value_text(name)),
+            },
+        }
+    }
+    Ok(identity)
 }
 
 /// A capability value as text (agent strings and session ids are printable ASCII by spec).

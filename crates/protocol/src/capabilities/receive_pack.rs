@@ -1,8 +1,6 @@
 //! receive-pack (push) capabilities of protocol v0/v1.
 
-use super::{
-    CapabilityError, CapabilityList, check_object_format, default_agent, join, value_text,
-};
+use super::{CapabilityError, CapabilityList, Understood, default_agent, join, negotiate};
 use crate::object_id::OBJECT_FORMAT;
 
 /// What this receive-pack offers. All on by default except `push_options` (C git's default:
@@ -110,54 +108,53 @@ impl ReceivePackClientCaps {
         list: &CapabilityList<'_>,
         features: &ReceivePackFeatures,
     ) -> Result<Self, CapabilityError> {
-        check_object_format(list)?;
-        let mut caps = ReceivePackClientCaps::default();
-        for item in list.iter() {
-            let require = |on: bool, capability: &'static str| {
-                if on {
-                    Ok(())
-                } else {
-                    Err(CapabilityError::NotAdvertised { capability })
-                }
-            };
-            match item.name {
-                b"report-status" => {
-                    require(features.report_status, "report-status")?;
+        let understood: &[Understood<Self>] = &[
+            Understood {
+                name: "report-status",
+                advertised: features.report_status,
+                choose: |caps| {
                     caps.report_status.get_or_insert(ReportStatusVersion::V1);
-                }
-                b"report-status-v2" => {
-                    require(features.report_status_v2, "report-status-v2")?;
-                    caps.report_status = Some(ReportStatusVersion::V2);
-                }
-                b"side-band-64k" => {
-                    require(features.side_band_64k, "side-band-64k")?;
-                    caps.side_band_64k = true;
-                }
-                b"side-band" => require(false, "side-band")?,
-                b"quiet" => {
-                    require(features.quiet, "quiet")?;
-                    caps.quiet = true;
-                }
-                b"atomic" => {
-                    require(features.atomic, "atomic")?;
-                    caps.atomic = true;
-                }
-                b"push-options" => {
-                    require(features.push_options, "push-options")?;
-                    caps.push_options = true;
-                }
-                b"ofs-delta" => {
-                    require(features.ofs_delta, "ofs-delta")?;
-                    caps.ofs_delta = true;
-                }
-                b"push-cert" => require(false, "push-cert")?,
-                b"delete-refs" => require(features.delete_refs, "delete-refs")?,
-                b"agent" => caps.agent = item.value.map(value_text),
-                b"session-id" => caps.session_id = item.value.map(value_text),
-                b"object-format" => {}
-                _ => caps.unknown.push(value_text(item.name)),
-            }
-        }
+                },
+            },
+            Understood {
+                name: "report-status-v2",
+                advertised: features.report_status_v2,
+                choose: |caps| caps.report_status = Some(ReportStatusVersion::V2),
+            },
+            Understood {
+                name: "side-band-64k",
+                advertised: features.side_band_64k,
+                choose: |caps| caps.side_band_64k = true,
+            },
+            Understood::never("side-band"),
+            Understood {
+                name: "quiet",
+                advertised: features.quiet,
+                choose: |caps| caps.quiet = true,
+            },
+            Understood {
+                name: "atomic",
+                advertised: features.atomic,
+                choose: |caps| caps.atomic = true,
+            },
+            Understood {
+                name: "push-options",
+                advertised: features.push_options,
+                choose: |caps| caps.push_options = true,
+            },
+            Understood {
+                name: "ofs-delta",
+                advertised: features.ofs_delta,
+                choose: |caps| caps.ofs_delta = true,
+            },
+            Understood::never("push-cert"),
+            Understood::allowed("delete-refs", features.delete_refs),
+        ];
+        let mut caps = ReceivePackClientCaps::default();
+        let identity = negotiate(list, understood, &mut caps)?;
+        caps.agent = identity.agent;
+        caps.session_id = identity.session_id;
+        caps.unknown = identity.unknown;
         Ok(caps)
     }
 }

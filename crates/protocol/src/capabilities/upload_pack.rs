@@ -1,8 +1,6 @@
 //! upload-pack (fetch) capabilities of protocol v0/v1.
 
-use super::{
-    CapabilityError, CapabilityList, Symref, check_object_format, default_agent, join, value_text,
-};
+use super::{CapabilityError, CapabilityList, Symref, Understood, default_agent, join, negotiate};
 use crate::object_id::OBJECT_FORMAT;
 use crate::sideband::SidebandMode;
 
@@ -164,60 +162,55 @@ impl UploadPackClientCaps {
         list: &CapabilityList<'_>,
         features: &UploadPackFeatures,
     ) -> Result<Self, CapabilityError> {
-        check_object_format(list)?;
+        let understood: &[Understood<Self>] = &[
+            Understood::allowed("multi_ack", features.multi_ack),
+            Understood::allowed("multi_ack_detailed", features.multi_ack_detailed),
+            Understood {
+                name: "no-done",
+                advertised: features.no_done,
+                choose: |caps| caps.no_done = true,
+            },
+            Understood {
+                name: "thin-pack",
+                advertised: features.thin_pack,
+                choose: |caps| caps.thin_pack = true,
+            },
+            Understood::allowed("side-band", features.side_band),
+            Understood::allowed("side-band-64k", features.side_band_64k),
+            Understood {
+                name: "ofs-delta",
+                advertised: features.ofs_delta,
+                choose: |caps| caps.ofs_delta = true,
+            },
+            Understood::allowed("shallow", features.shallow),
+            Understood::allowed("deepen-since", features.deepen_since),
+            Understood::allowed("deepen-not", features.deepen_not),
+            Understood {
+                name: "deepen-relative",
+                advertised: features.deepen_relative,
+                choose: |caps| caps.deepen_relative = true,
+            },
+            Understood {
+                name: "no-progress",
+                advertised: features.no_progress,
+                choose: |caps| caps.no_progress = true,
+            },
+            Understood {
+                name: "include-tag",
+                advertised: features.include_tag,
+                choose: |caps| caps.include_tag = true,
+            },
+            Understood {
+                name: "filter",
+                advertised: features.filter,
+                choose: |caps| caps.filter = true,
+            },
+        ];
         let mut caps = UploadPackClientCaps::default();
-        for item in list.iter() {
-            let require = |on: bool, capability: &'static str| {
-                if on {
-                    Ok(())
-                } else {
-                    Err(CapabilityError::NotAdvertised { capability })
-                }
-            };
-            match item.name {
-                b"multi_ack" => require(features.multi_ack, "multi_ack")?,
-                b"multi_ack_detailed" => {
-                    require(features.multi_ack_detailed, "multi_ack_detailed")?;
-                }
-                b"no-done" => {
-                    require(features.no_done, "no-done")?;
-                    caps.no_done = true;
-                }
-                b"thin-pack" => {
-                    require(features.thin_pack, "thin-pack")?;
-                    caps.thin_pack = true;
-                }
-                b"side-band" => require(features.side_band, "side-band")?,
-                b"side-band-64k" => require(features.side_band_64k, "side-band-64k")?,
-                b"ofs-delta" => {
-                    require(features.ofs_delta, "ofs-delta")?;
-                    caps.ofs_delta = true;
-                }
-                b"shallow" => require(features.shallow, "shallow")?,
-                b"deepen-since" => require(features.deepen_since, "deepen-since")?,
-                b"deepen-not" => require(features.deepen_not, "deepen-not")?,
-                b"deepen-relative" => {
-                    require(features.deepen_relative, "deepen-relative")?;
-                    caps.deepen_relative = true;
-                }
-                b"no-progress" => {
-                    require(features.no_progress, "no-progress")?;
-                    caps.no_progress = true;
-                }
-                b"include-tag" => {
-                    require(features.include_tag, "include-tag")?;
-                    caps.include_tag = true;
-                }
-                b"filter" => {
-                    require(features.filter, "filter")?;
-                    caps.filter = true;
-                }
-                b"agent" => caps.agent = item.value.map(value_text),
-                b"session-id" => caps.session_id = item.value.map(value_text),
-                b"object-format" => {}
-                _ => caps.unknown.push(value_text(item.name)),
-            }
-        }
+        let identity = negotiate(list, understood, &mut caps)?;
+        caps.agent = identity.agent;
+        caps.session_id = identity.session_id;
+        caps.unknown = identity.unknown;
         caps.ack_mode = if list.contains("multi_ack_detailed") {
             AckMode::MultiDetailed
         } else if list.contains("multi_ack") {

@@ -3,13 +3,11 @@
 #![allow(dead_code)]
 
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_repo::{ObjectId, PackId};
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::memory::MemoryStorage;
@@ -31,16 +29,7 @@ pub struct Fixture {
     pub dir: Option<tempfile::TempDir>,
 }
 
-/// The Swift config named by `SWIFTGIT_TEST_CONFIG`, or `None` when it is unset.
-pub fn swift_test_config() -> Option<swiftgit_config::SwiftConfig> {
-    let path = std::env::var("SWIFTGIT_TEST_CONFIG").ok()?;
-    let config = Config::load(&ConfigSource::File(PathBuf::from(&path)), |_| None)
-        .unwrap_or_else(|e| panic!("SWIFTGIT_TEST_CONFIG: {e}"));
-    match config.storage {
-        StorageConfig::Swift(swift) => Some(swift),
-        other => panic!("SWIFTGIT_TEST_CONFIG={path} is not a [swift] config: {other:?}"),
-    }
-}
+pub use swiftgit_test_support::swift_test_config;
 
 /// Swift as the server will use it: behind [`Retrying`], patient enough to ride out a restart
 /// of the development Swift (which its own tests do now and then).

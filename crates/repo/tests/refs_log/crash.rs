@@ -6,18 +6,15 @@
 //! after each acknowledged commit; the parent kills it at a random moment, then opens the
 //! repository and checks it. Several rounds, each child continuing where the last one died.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rand::Rng;
 use swiftgit_repo::refs::verify_log;
 use swiftgit_repo::{
     Expected, New, RefName, RefTransaction, RefUpdate, RepoName, Repository, RepositoryOptions,
 };
 use swiftgit_storage::Storage;
 use swiftgit_storage::local::LocalStorage;
+use swiftgit_test_support::crash::run_child_until_killed;
 
 use crate::common::{id, number, store_fake_pack};
 
@@ -96,32 +93,8 @@ fn sigkill_mid_commit_leaves_old_or_new_state() {
     let mut seq = 1;
     let mut total_acked = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--ignored",
-                "--exact",
-                "crash::child_commit_loop",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_VAR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the child");
-        let stdout = child.stdout.take().expect("piped");
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                // The first line also carries libtest's "test … ... " prefix.
-                .filter_map(|line| line.rsplit_once("acked ")?.1.parse::<u64>().ok())
-                .collect::<Vec<u64>>()
-        });
-        std::thread::sleep(Duration::from_millis(rand::rng().random_range(150..700)));
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-        let acked = reader.join().expect("reader");
+        let acked =
+            run_child_until_killed("crash::child_commit_loop", DIR_VAR, dir.path(), 150..700);
         total_acked += acked.len();
         let last_acked = acked.last().copied().unwrap_or(seq);
         assert!(

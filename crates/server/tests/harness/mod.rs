@@ -9,16 +9,15 @@
 pub mod raw_push;
 pub mod wire;
 
+#[allow(unused_imports)]
+pub use swiftgit_test_support::git::{Git, parse_ls_remote};
 pub use wire::*;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_repo::odb::OdbOptions;
 use swiftgit_repo::{PackId, RepoName, Repository};
 use swiftgit_server::daemon::{Daemon, DaemonOptions};
@@ -27,6 +26,7 @@ use swiftgit_storage::Storage;
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::retry::{RetryPolicy, Retrying};
 use swiftgit_storage::swift::SwiftStorage;
+use swiftgit_test_support::swift_test_config;
 
 /// Where a test's repositories live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,18 +62,6 @@ pub struct Server {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn swift_config() -> Option<swiftgit_config::SwiftConfig> {
-    let path = std::env::var("SWIFTGIT_TEST_CONFIG")
-        .ok()
-        .filter(|v| !v.is_empty())?;
-    let config = Config::load(&ConfigSource::File(PathBuf::from(&path)), |_| None)
-        .unwrap_or_else(|e| panic!("SWIFTGIT_TEST_CONFIG: {e}"));
-    match config.storage {
-        StorageConfig::Swift(swift) => Some(swift),
-        other => panic!("SWIFTGIT_TEST_CONFIG={path} is not a [swift] config: {other:?}"),
-    }
-}
-
 impl Server {
     /// Starts a daemon with `options` on `backend`; `None` (after saying so) for Swift without
     /// a config.
@@ -90,7 +78,7 @@ impl Server {
                 (Arc::new(storage), Some(dir))
             }
             Backend::Swift => {
-                let Some(config) = swift_config() else {
+                let Some(config) = swift_test_config() else {
                     eprintln!("skipped: SWIFTGIT_TEST_CONFIG is not set");
                     return None;
                 };
@@ -244,116 +232,4 @@ async fn remove_container(storage: &dyn Storage, container: &str) {
         }
     }
     let _ = storage.delete_container(container).await;
-}
-
-/// A `git` that sees no user or system configuration.
-pub struct Git {
-    home: tempfile::TempDir,
-    pub work: tempfile::TempDir,
-}
-
-impl Default for Git {
-    fn default() -> Self {
-        Git::new()
-    }
-}
-
-impl Git {
-    pub fn new() -> Git {
-        Git {
-            home: tempfile::tempdir().expect("a temporary HOME"),
-            work: tempfile::tempdir().expect("a temporary work directory"),
-        }
-    }
-
-    /// A directory under the work directory (not created).
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.work.path().join(name)
-    }
-
-    pub fn command(&self, dir: &Path) -> Command {
-        let mut command = Command::new("git");
-        command
-            .current_dir(dir)
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_AUTHOR_NAME", "Test Author")
-            .env("GIT_AUTHOR_EMAIL", "author@example.com")
-            .env("GIT_COMMITTER_NAME", "Test Committer")
-            .env("GIT_COMMITTER_EMAIL", "committer@example.com")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_PROTOCOL")
-            .stdin(Stdio::null());
-        command
-    }
-
-    pub fn run(&self, dir: &Path, args: &[&str]) -> Output {
-        self.command(dir)
-            .args(args)
-            .output()
-            .expect("git can be run")
-    }
-
-    /// Runs git, which must succeed; its stdout.
-    pub fn ok(&self, dir: &Path, args: &[&str]) -> String {
-        let output = self.run(dir, args);
-        assert!(
-            output.status.success(),
-            "git {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    /// Runs git, which must fail; its stderr.
-    pub fn fails(&self, dir: &Path, args: &[&str]) -> String {
-        let output = self.run(dir, args);
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(
-            !output.status.success(),
-            "git {args:?} should have failed:\n{}{stderr}",
-            String::from_utf8_lossy(&output.stdout),
-        );
-        stderr
-    }
-
-    /// A new work repository `name` on branch master with one commit.
-    pub fn work_repo(&self, name: &str) -> PathBuf {
-        let dir = self.path(name);
-        std::fs::create_dir_all(&dir).expect("create the work repository");
-        self.ok(&dir, &["init", "-q", "-b", "master"]);
-        self.commit(&dir, "README", "hello\n", "first");
-        dir
-    }
-
-    /// Writes `file` and commits it; the new commit's id.
-    pub fn commit(&self, dir: &Path, file: &str, content: &str, message: &str) -> String {
-        std::fs::write(dir.join(file), content).expect("write a file");
-        self.ok(dir, &["add", file]);
-        self.ok(dir, &["commit", "-q", "-m", message]);
-        self.rev(dir, "HEAD")
-    }
-
-    pub fn rev(&self, dir: &Path, rev: &str) -> String {
-        self.ok(dir, &["rev-parse", rev]).trim().to_owned()
-    }
-
-    /// `git ls-remote <url>` as (name → id).
-    pub fn ls_remote(&self, dir: &Path, url: &str, extra: &[&str]) -> BTreeMap<String, String> {
-        let mut args = vec!["ls-remote"];
-        args.extend_from_slice(extra);
-        args.push(url);
-        parse_ls_remote(&self.ok(dir, &args))
-    }
-}
-
-/// `<id>\t<name>` lines as (name → id).
-pub fn parse_ls_remote(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|line| line.split_once('\t'))
-        .map(|(id, name)| (name.to_owned(), id.to_owned()))
-        .collect()
 }

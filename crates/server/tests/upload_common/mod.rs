@@ -10,15 +10,15 @@ pub mod fixture;
 mod git;
 
 #[allow(unused_imports)]
-pub use git::{CloneContents, Git, GitDaemon};
+pub use git::{CloneContents, GitDaemon};
+pub use swiftgit_test_support::git::Git;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_protocol::ProtocolVersion;
 use swiftgit_protocol::daemon_request::{self, Service};
 use swiftgit_protocol::error_packet::encode_error;
@@ -31,6 +31,7 @@ use swiftgit_storage::Storage;
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::retry::{RetryPolicy, Retrying};
 use swiftgit_storage::swift::SwiftStorage;
+use swiftgit_test_support::swift_test_config;
 use tokio::io::AsyncWriteExt;
 
 /// Where a test's repositories live.
@@ -52,18 +53,6 @@ macro_rules! upload_tests {
             $( #[test] fn $name() { super::$name($crate::upload_common::Backend::Swift) } )*
         }
     };
-}
-
-fn swift_config() -> Option<swiftgit_config::SwiftConfig> {
-    let path = std::env::var("SWIFTGIT_TEST_CONFIG")
-        .ok()
-        .filter(|v| !v.is_empty())?;
-    let config = Config::load(&ConfigSource::File(PathBuf::from(&path)), |_| None)
-        .unwrap_or_else(|e| panic!("SWIFTGIT_TEST_CONFIG: {e}"));
-    match config.storage {
-        StorageConfig::Swift(swift) => Some(swift),
-        other => panic!("SWIFTGIT_TEST_CONFIG={path} is not a [swift] config: {other:?}"),
-    }
 }
 
 /// upload-pack served on 127.0.0.1 from a runtime of its own.
@@ -96,7 +85,7 @@ impl UploadServer {
                 (Arc::new(storage), None, Some(dir))
             }
             Backend::Swift => {
-                let Some(config) = swift_config() else {
+                let Some(config) = swift_test_config() else {
                     eprintln!("skipped: SWIFTGIT_TEST_CONFIG is not set");
                     return None;
                 };

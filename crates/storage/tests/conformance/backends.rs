@@ -1,10 +1,8 @@
 //! How each backend under test is built.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use swiftgit_config::{Config, ConfigSource, StorageConfig};
 use swiftgit_storage::Storage;
 use swiftgit_storage::counting::Counting;
 use swiftgit_storage::disk_cache::{CacheRule, Check, DiskCache, DiskCacheOptions};
@@ -39,16 +37,7 @@ pub const SWIFT_TEST_PAGE: usize = 100;
 /// runs on a few MiB (the test cluster's own `max_file_size` is 8 MiB).
 pub const SWIFT_TEST_LARGE_OBJECT: u64 = 1 << 20;
 
-/// The Swift config named by `SWIFTGIT_TEST_CONFIG`, or `None` when it is unset.
-pub fn swift_test_config() -> Option<swiftgit_config::SwiftConfig> {
-    let path = std::env::var("SWIFTGIT_TEST_CONFIG").ok()?;
-    let config = Config::load(&ConfigSource::File(PathBuf::from(&path)), |_| None)
-        .unwrap_or_else(|e| panic!("SWIFTGIT_TEST_CONFIG: {e}"));
-    match config.storage {
-        StorageConfig::Swift(swift) => Some(swift),
-        other => panic!("SWIFTGIT_TEST_CONFIG={path} is not a [swift] config: {other:?}"),
-    }
-}
+pub use swiftgit_test_support::swift_test_config;
 
 pub async fn fixture(backend: Backend, case: &str) -> Option<Fixture> {
     let container = format!("conformance-{case}-{:08x}", rand::random::<u32>());
