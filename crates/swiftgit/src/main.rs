@@ -1,6 +1,7 @@
 //! The `swiftgit` command: parses flags, loads the config, starts logging, builds the storage
 //! backend and runs one subcommand. Everything else lives in the library crates.
 
+mod allocator;
 mod backend;
 mod cache_settings;
 mod daemon;

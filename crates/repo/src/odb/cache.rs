@@ -135,6 +135,10 @@ impl BlockCache {
     }
 }
 
+/// What the delta-base cache itself spends on one entry (key, value, its hash table slot and
+/// eviction queues), counted against its capacity: its entries are often a few hundred bytes.
+const ENTRY_OVERHEAD: usize = 256;
+
 /// Resolved delta bases by (pack, offset), bounded in bytes.
 pub struct DeltaBaseCache {
     objects: Cache<(PackId, u64), Object>,
@@ -147,7 +151,7 @@ impl DeltaBaseCache {
         DeltaBaseCache {
             objects: Cache::builder()
                 .weigher(|_, object: &Object| {
-                    u32::try_from(object.data.len() + 64).unwrap_or(u32::MAX)
+                    u32::try_from(object.data.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
                 })
                 .max_capacity(capacity_bytes)
                 .build(),

@@ -3,8 +3,13 @@
 //! Layout: `\377tOc`, version 2, a 256-entry fan-out table (count of ids whose first byte is at
 //! most i), the sorted ids, a CRC-32 per entry, a 31-bit offset per entry (high bit set: an index
 //! into the following table of 64-bit offsets), the pack's checksum, and the index's own
-//! checksum. In memory an index keeps the ids and offsets (28 bytes per object) plus the offsets
-//! sorted, which give every entry's end (8 more).
+//! checksum.
+//!
+//! In memory an index keeps 32 bytes per object: the id (20), the offset as the file has it (4,
+//! with the rare 64-bit offsets aside), the offsets sorted (4, giving every entry's end) and the
+//! positions in that order (4, turning an OFS_DELTA's base offset back into a position). A
+//! prefix table over the ids' leading bits (about one slot per 6 objects, at most 256 KiB)
+//! narrows a lookup to a handful of ids.
 
 use std::io::Write;
 
@@ -14,6 +19,8 @@ use super::entry::HASH_LEN;
 
 const MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
 const HEADER_LEN: usize = 8 + 256 * 4;
+/// Offsets with this bit set index `large_offsets` (as in the file).
+const LARGE: u32 = 0x8000_0000;
 
 /// One object of a pack, as the index records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,35 +33,67 @@ pub struct IndexEntry {
 /// A decoded index, ready for lookups.
 #[derive(Debug)]
 pub struct PackIndex {
-    fanout: [u32; 256],
     ids: Vec<[u8; HASH_LEN]>,
-    offsets: Vec<u64>,
-    sorted_offsets: Vec<u64>,
+    /// Per position: the offset, or `LARGE | i` for `large_offsets[i]`.
+    offsets: Vec<u32>,
+    large_offsets: Vec<u64>,
+    /// Positions sorted by offset.
+    by_offset: Vec<u32>,
+    /// The offsets in that order.
+    sorted: SortedOffsets,
+    /// `prefix[k]`: the number of ids whose leading `prefix_bits` bits are below `k`.
+    prefix: Vec<u32>,
+    prefix_bits: u32,
     pack_checksum: [u8; HASH_LEN],
 }
 
 impl PackIndex {
     /// Builds an index from entries sorted by id.
     pub fn from_sorted(entries: &[IndexEntry], pack_checksum: [u8; HASH_LEN]) -> PackIndex {
-        let mut fanout = [0u32; 256];
-        for entry in entries {
-            fanout[usize::from(entry.id[0])] += 1;
-        }
-        let mut total = 0;
-        for slot in fanout.iter_mut() {
-            total += *slot;
-            *slot = total;
-        }
-        let offsets: Vec<u64> = entries.iter().map(|e| e.offset).collect();
-        let mut sorted_offsets = offsets.clone();
-        sorted_offsets.sort_unstable();
-        PackIndex {
-            fanout,
-            ids: entries.iter().map(|e| e.id).collect(),
+        let mut large_offsets = Vec::new();
+        let offsets = entries
+            .iter()
+            .map(|e| compact_offset(e.offset, &mut large_offsets))
+            .collect();
+        PackIndex::assemble(
+            entries.iter().map(|e| e.id).collect(),
             offsets,
-            sorted_offsets,
+            large_offsets,
             pack_checksum,
+        )
+    }
+
+    fn assemble(
+        ids: Vec<[u8; HASH_LEN]>,
+        offsets: Vec<u32>,
+        large_offsets: Vec<u64>,
+        pack_checksum: [u8; HASH_LEN],
+    ) -> PackIndex {
+        let prefix_bits = prefix_bits(ids.len());
+        let mut prefix = vec![0u32; (1 << prefix_bits) + 1];
+        for id in &ids {
+            prefix[leading_bits(id, prefix_bits) + 1] += 1;
         }
+        for k in 1..prefix.len() {
+            prefix[k] += prefix[k - 1];
+        }
+        let mut index = PackIndex {
+            ids,
+            offsets,
+            large_offsets,
+            by_offset: Vec::new(),
+            sorted: SortedOffsets::default(),
+            prefix,
+            prefix_bits,
+            pack_checksum,
+        };
+        let mut by_offset: Vec<u32> = (0..index.ids.len() as u32).collect();
+        by_offset.sort_unstable_by_key(|&position| index.offset_at(position as usize));
+        for &position in &by_offset {
+            index.sorted.push(index.offset_at(position as usize));
+        }
+        index.by_offset = by_offset;
+        index
     }
 
     /// Decodes and verifies a version 2 index (both checksums' positions, fan-out consistency,
@@ -94,7 +133,6 @@ impl PackIndex {
             .checked_sub(large_at + HASH_LEN)
             .filter(|len| len % 8 == 0)
             .ok_or_else(|| format!("index size {} does not fit {count} objects", data.len()))?;
-        let large = &body[large_at..large_at + large_len];
         let ids: Vec<[u8; HASH_LEN]> = body[ids_at..crc_at]
             .chunks_exact(HASH_LEN)
             .map(|id| {
@@ -116,39 +154,26 @@ impl PackIndex {
                 return Err("fan-out table does not match the ids".into());
             }
         }
+        let large_offsets: Vec<u64> = body[large_at..large_at + large_len]
+            .chunks_exact(8)
+            .map(|raw| u64::from_be_bytes(raw.try_into().expect("holds: 8-byte chunks")))
+            .collect();
         let mut offsets = Vec::with_capacity(count);
         for raw in body[offsets_at..large_at].chunks_exact(4) {
             let small = be32(raw);
-            let offset = if small & 0x8000_0000 == 0 {
-                u64::from(small)
-            } else {
-                let at = (small & 0x7fff_ffff) as usize * 8;
-                let bytes = large
-                    .get(at..at + 8)
-                    .ok_or_else(|| "64-bit offset index out of range".to_string())?;
-                u64::from_be_bytes(
-                    bytes
-                        .try_into()
-                        .expect("holds because the slice is 8 bytes"),
-                )
-            };
-            offsets.push(offset);
-        }
-        let mut sorted_offsets = offsets.clone();
-        sorted_offsets.sort_unstable();
-        if sorted_offsets.first().is_some_and(|&first| first < 12) {
-            return Err("an offset points into the pack header".into());
+            if small & LARGE != 0 && (small & !LARGE) as usize >= large_offsets.len() {
+                return Err("64-bit offset index out of range".into());
+            }
+            offsets.push(small);
         }
         let pack_checksum = body[body.len() - HASH_LEN..]
             .try_into()
             .expect("holds because the slice is HASH_LEN bytes");
-        Ok(PackIndex {
-            fanout,
-            ids,
-            offsets,
-            sorted_offsets,
-            pack_checksum,
-        })
+        let index = PackIndex::assemble(ids, offsets, large_offsets, pack_checksum);
+        if index.first_offset().is_some_and(|first| first < 12) {
+            return Err("an offset points into the pack header".into());
+        }
+        Ok(index)
     }
 
     /// Number of objects.
@@ -163,35 +188,113 @@ impl PackIndex {
 
     /// Position of `id` in id order.
     pub fn lookup(&self, id: &[u8]) -> Option<usize> {
-        let first = usize::from(*id.first()?);
-        let start = if first == 0 {
-            0
-        } else {
-            self.fanout[first - 1] as usize
-        };
-        let end = self.fanout[first] as usize;
+        let id: &[u8; HASH_LEN] = id.try_into().ok()?;
+        let k = leading_bits(id, self.prefix_bits);
+        let (start, end) = (self.prefix[k] as usize, self.prefix[k + 1] as usize);
         let slice = self.ids.get(start..end)?;
-        slice
-            .binary_search_by(|probe| probe.as_slice().cmp(id))
-            .ok()
-            .map(|i| start + i)
+        slice.binary_search(id).ok().map(|i| start + i)
+    }
+
+    /// The id at `position`.
+    pub fn id_at(&self, position: usize) -> ObjectId {
+        ObjectId::from_bytes_or_panic(&self.ids[position]) // holds: HASH_LEN bytes
     }
 
     /// The pack offset of the object at `position`.
     pub fn offset_at(&self, position: usize) -> u64 {
-        self.offsets[position]
+        let stored = self.offsets[position];
+        if stored & LARGE == 0 {
+            u64::from(stored)
+        } else {
+            self.large_offsets[(stored & !LARGE) as usize]
+        }
+    }
+
+    /// Positions in the order of their entries in the pack.
+    pub fn by_offset(&self) -> &[u32] {
+        &self.by_offset
+    }
+
+    /// The position of the entry that starts at `offset`, if one does.
+    pub fn position_at_offset(&self, offset: u64) -> Option<usize> {
+        let rank = self.sorted.rank_of(offset);
+        (self.sorted.get(rank)? == offset).then(|| self.by_offset[rank] as usize)
     }
 
     /// The offset of the next entry after the one at `offset`, or `None` for the last entry
     /// (which ends where the pack's trailer begins).
     pub fn next_offset(&self, offset: u64) -> Option<u64> {
-        let i = self.sorted_offsets.partition_point(|&o| o <= offset);
-        self.sorted_offsets.get(i).copied()
+        self.sorted.get(self.sorted.rank_of(offset.checked_add(1)?))
+    }
+
+    /// The offset of the entry of rank `rank` in pack order.
+    pub fn offset_by_rank(&self, rank: usize) -> Option<u64> {
+        self.sorted.get(rank)
+    }
+
+    /// The smallest and largest offsets, if there are entries.
+    pub fn first_offset(&self) -> Option<u64> {
+        self.sorted.get(0)
+    }
+
+    pub fn last_offset(&self) -> Option<u64> {
+        self.sorted.get(self.len().checked_sub(1)?)
     }
 
     /// The ids in sorted order.
     pub fn ids(&self) -> impl ExactSizeIterator<Item = ObjectId> + '_ {
         self.ids.iter().map(|id| ObjectId::from_bytes_or_panic(id))
+    }
+}
+
+/// Offsets in ascending order: those below 4 GiB in 4 bytes, the rest after them in 8.
+#[derive(Debug, Default)]
+struct SortedOffsets {
+    small: Vec<u32>,
+    large: Vec<u64>,
+}
+
+impl SortedOffsets {
+    /// Appends `offset`, which is at least the last one.
+    fn push(&mut self, offset: u64) {
+        match u32::try_from(offset) {
+            Ok(small) if self.large.is_empty() => self.small.push(small),
+            _ => self.large.push(offset),
+        }
+    }
+
+    fn get(&self, rank: usize) -> Option<u64> {
+        match self.small.get(rank) {
+            Some(&small) => Some(u64::from(small)),
+            None => self.large.get(rank - self.small.len()).copied(),
+        }
+    }
+
+    /// The number of offsets below `offset`.
+    fn rank_of(&self, offset: u64) -> usize {
+        match u32::try_from(offset) {
+            Ok(small) => self.small.partition_point(|&o| o < small),
+            Err(_) => self.small.len() + self.large.partition_point(|&o| o < offset),
+        }
+    }
+}
+
+/// Bits of prefix table for `count` ids: about 6 ids per slot, from 8 bits (1 KiB) to 16.
+fn prefix_bits(count: usize) -> u32 {
+    (usize::BITS - (count / 6).leading_zeros()).clamp(8, 16)
+}
+
+/// The leading `bits` bits (at most 16) of `id`.
+fn leading_bits(id: &[u8; HASH_LEN], bits: u32) -> usize {
+    (usize::from(u16::from_be_bytes([id[0], id[1]]))) >> (16 - bits)
+}
+
+fn compact_offset(offset: u64, large: &mut Vec<u64>) -> u32 {
+    if offset < u64::from(LARGE) {
+        offset as u32
+    } else {
+        large.push(offset);
+        LARGE | (large.len() - 1) as u32
     }
 }
 
@@ -297,9 +400,48 @@ mod tests {
         assert_eq!(index.lookup(&[1; HASH_LEN]), None);
         assert_eq!(index.next_offset(12), Some(22));
         assert_eq!(index.next_offset(5 << 31), None);
+        let large = entries.iter().find(|e| e.offset == 5 << 31).unwrap();
+        let large_at = index.lookup(&large.id).unwrap();
+        assert_eq!(index.position_at_offset(5 << 31), Some(large_at));
+        assert_eq!(index.position_at_offset(13), None);
+        assert_eq!(index.last_offset(), Some(5 << 31));
+        let ordered: Vec<u64> = index
+            .by_offset()
+            .iter()
+            .map(|&p| index.offset_at(p as usize))
+            .collect();
+        assert!(ordered.windows(2).all(|pair| pair[0] < pair[1]));
         let mut corrupt = bytes.clone();
         corrupt[HEADER_LEN + 3] ^= 1;
         assert!(PackIndex::decode(&corrupt).is_err());
         assert!(PackIndex::decode(&bytes[..100]).is_err());
+    }
+
+    #[test]
+    fn lookups_use_the_prefix_table_of_large_indexes() {
+        let mut entries: Vec<IndexEntry> = (0..20_000u32)
+            .map(|i| {
+                let mut id = [0u8; HASH_LEN];
+                id[..4].copy_from_slice(&(i.wrapping_mul(2654435761)).to_be_bytes());
+                id[19] = 1;
+                IndexEntry {
+                    id,
+                    crc32: 0,
+                    offset: 12 + u64::from(i) * 3,
+                }
+            })
+            .collect();
+        entries.sort_by_key(|e| e.id);
+        let index = PackIndex::from_sorted(&entries, [0; HASH_LEN]);
+        assert!(index.prefix_bits > 8);
+        for (position, entry) in entries.iter().enumerate() {
+            assert_eq!(index.lookup(&entry.id), Some(position));
+            assert_eq!(index.id_at(position).as_slice(), entry.id);
+            assert_eq!(index.position_at_offset(entry.offset), Some(position));
+            let mut absent = entry.id;
+            absent[19] = 0;
+            assert_eq!(index.lookup(&absent), None);
+        }
+        assert_eq!(index.lookup(&[0; 3]), None);
     }
 }

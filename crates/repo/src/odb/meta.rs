@@ -62,12 +62,12 @@ struct TagRecord {
     kind: Kind,
 }
 
-/// A pack's metadata in memory: about 9 bytes per object plus the commits and tags.
+/// A pack's metadata in memory: 5 bytes per object plus the commits and tags.
 #[derive(Debug, Default)]
 pub struct PackMeta {
     pub pack_size: u64,
     kinds: Vec<u8>,
-    sizes: Vec<u64>,
+    sizes: ObjectSizes,
     commits: Vec<CommitRecord>,
     parents: Vec<[u8; HASH_LEN]>,
     tags: Vec<TagRecord>,
@@ -77,7 +77,7 @@ impl PackMeta {
     /// The type and size of the object at `position`.
     pub fn header_at(&self, position: usize) -> Option<(Kind, u64)> {
         let kind = kind_from_code(*self.kinds.get(position)?)?;
-        Some((kind, *self.sizes.get(position)?))
+        Some((kind, self.sizes.get(position)?))
     }
 
     pub fn commit_at(&self, position: usize) -> Option<CommitInfo> {
@@ -127,7 +127,7 @@ impl PackMeta {
         emit(&body, &mut out)?;
         emit(&self.kinds, &mut out)?;
         let mut buf = Vec::with_capacity(64 * 1024);
-        for &size in &self.sizes {
+        for size in self.sizes.iter() {
             put_varint(&mut buf, size);
             if buf.len() > 60 * 1024 {
                 emit(&buf, &mut out)?;
@@ -203,9 +203,10 @@ impl PackMeta {
         if kinds.iter().any(|&k| kind_from_code(k).is_none()) {
             return Err("unknown object type".into());
         }
-        let sizes = (0..count)
-            .map(|_| r.varint())
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut sizes = ObjectSizes::with_capacity(count);
+        for _ in 0..count {
+            sizes.push(r.varint()?);
+        }
         let commit_count = r.u32()? as usize;
         let mut commits = Vec::with_capacity(commit_count.min(count));
         let mut parents = Vec::new();
@@ -259,6 +260,50 @@ impl PackMeta {
     }
 }
 
+/// Object sizes by position: 4 bytes each, sizes of 4 GiB and more kept aside.
+#[derive(Debug, Default)]
+struct ObjectSizes {
+    /// The size, or `u32::MAX` for one in `large`.
+    small: Vec<u32>,
+    /// (position, size), by position.
+    large: Vec<(u32, u64)>,
+}
+
+impl ObjectSizes {
+    fn with_capacity(count: usize) -> Self {
+        ObjectSizes {
+            small: Vec::with_capacity(count),
+            large: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, size: u64) {
+        match u32::try_from(size) {
+            Ok(small) if small != u32::MAX => self.small.push(small),
+            _ => {
+                self.large.push((self.small.len() as u32, size));
+                self.small.push(u32::MAX);
+            }
+        }
+    }
+
+    fn get(&self, position: usize) -> Option<u64> {
+        let small = *self.small.get(position)?;
+        if small != u32::MAX {
+            return Some(u64::from(small));
+        }
+        let at = self
+            .large
+            .binary_search_by_key(&(position as u32), |(p, _)| *p)
+            .ok()?;
+        Some(self.large[at].1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.small.len()).filter_map(|position| self.get(position))
+    }
+}
+
 /// Collects metadata while a pack is resolved, keyed by entry number (pack order), then
 /// rearranged into index order by [`MetaBuilder::finish`].
 #[derive(Debug, Default)]
@@ -288,6 +333,11 @@ impl MetaBuilder {
         sizes: Vec<u64>,
         pack_size: u64,
     ) -> PackMeta {
+        let mut compact_sizes = ObjectSizes::with_capacity(sizes.len());
+        for size in sizes {
+            compact_sizes.push(size);
+        }
+        let sizes = compact_sizes;
         let mut commits: Vec<_> = self
             .commits
             .into_iter()

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use gix_hash::ObjectId;
-use swiftgit_storage::{ErrorKind, Storage};
+use swiftgit_storage::{ErrorKind, GetResult, Storage, StorageError};
 
 use super::entry::HASH_LEN;
 use super::error::{OdbError, Result};
@@ -40,13 +41,11 @@ impl LoadedPack {
     /// (the pack's size then comes from a HEAD request).
     pub async fn load(storage: &dyn Storage, container: &str, id: PackId) -> Result<LoadedPack> {
         let idx_name = id.object_name("idx");
-        let idx = storage
-            .get(container, &idx_name)
-            .await
-            .map_err(|e| OdbError::storage(format!("reading {container}/{idx_name}"), e))?
-            .bytes()
-            .await
-            .map_err(|e| OdbError::storage(format!("reading {container}/{idx_name}"), e))?;
+        let idx = match storage.get(container, &idx_name).await {
+            Ok(found) => read_whole(found).await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| OdbError::storage(format!("reading {container}/{idx_name}"), e))?;
         let index = PackIndex::decode(&idx).map_err(|detail| OdbError::CorruptStored {
             pack: id,
             detail: format!("{idx_name}: {detail}"),
@@ -61,7 +60,7 @@ impl LoadedPack {
         let meta_name = id.object_name("meta");
         let meta = match storage.get(container, &meta_name).await {
             Ok(found) => {
-                let bytes = found.bytes().await.map_err(|e| {
+                let bytes = read_whole(found).await.map_err(|e| {
                     OdbError::storage(format!("reading {container}/{meta_name}"), e)
                 })?;
                 Some(
@@ -98,8 +97,7 @@ impl LoadedPack {
     /// Checks that the index fits a pack of `size` bytes.
     pub fn new(id: PackId, index: PackIndex, meta: Option<PackMeta>, size: u64) -> Result<Self> {
         let data_end = size.saturating_sub(HASH_LEN as u64);
-        let last = (0..index.len()).map(|i| index.offset_at(i)).max();
-        if last.is_some_and(|last| last >= data_end) {
+        if index.last_offset().is_some_and(|last| last >= data_end) {
             return Err(OdbError::CorruptStored {
                 pack: id,
                 detail: format!("index names offsets past the pack's {size} bytes"),
@@ -120,6 +118,24 @@ impl LoadedPack {
             .next_offset(offset)
             .unwrap_or(self.size - HASH_LEN as u64)
     }
+
+    /// Where the entry of rank `rank` in offset order ends: the next entry, or the trailer.
+    pub fn entry_end_by_rank(&self, rank: usize) -> u64 {
+        self.index
+            .offset_by_rank(rank + 1)
+            .unwrap_or(self.size - HASH_LEN as u64)
+    }
+}
+
+/// The whole body of `found` in one buffer of its announced size (collecting the pieces first
+/// and joining them would hold the file twice).
+async fn read_whole(found: GetResult) -> std::result::Result<Vec<u8>, StorageError> {
+    let mut data = Vec::with_capacity(usize::try_from(found.meta.size).unwrap_or(0).min(1 << 30));
+    let mut body = found.body;
+    while let Some(piece) = body.next().await {
+        data.extend_from_slice(&piece?);
+    }
+    Ok(data)
 }
 
 /// The packs one lookup searches, newest first.

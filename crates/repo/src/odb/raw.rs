@@ -4,7 +4,10 @@
 //! client unchanged, rewriting at most a delta's base reference.
 //!
 //! A [`RawPacks`] is one consistent view of the pack set for a whole fetch; packs are numbered
-//! by rank, newest first (the order lookups search them). Bytes are read either through the
+//! by rank, newest first (the order lookups search them). Within a view every object has one
+//! [`ObjectPosition`] (pack rank and index position, in the newest pack holding it), a dense
+//! key that lets a fetch keep its sets of objects as bitmaps; the pack indexes map positions to
+//! offsets and back, and give the entries in pack order. Bytes are read either through the
 //! block cache (small, scattered reads that neighbours may share) or with direct range GETs
 //! that bypass it (long sequential copies that would only evict everything else).
 
@@ -73,23 +76,69 @@ impl RawPacks {
             })
     }
 
-    /// Every entry of the pack at `rank` by offset, to name the base of an OFS_DELTA. Costs a
-    /// sort of the pack's index (about 30 bytes and a few hundred nanoseconds per object): build
-    /// it once per fetch and only when a base offset must become an id.
-    pub fn offset_table(&self, rank: u32) -> OffsetTable {
-        let Some(pack) = self.packs.packs.get(rank as usize) else {
-            return OffsetTable {
-                entries: Vec::new(),
-            };
-        };
-        let mut entries: Vec<(u64, ObjectId)> = pack
-            .index
-            .ids()
+    /// Where `id` is stored, as a position: in the newest pack holding it, so every object
+    /// has exactly one. In memory, no IO.
+    pub fn position_of(&self, id: &ObjectId) -> Option<ObjectPosition> {
+        self.packs
+            .packs
+            .iter()
             .enumerate()
-            .map(|(at, id)| (pack.index.offset_at(at), id))
-            .collect();
-        entries.sort_unstable_by_key(|(offset, _)| *offset);
-        OffsetTable { entries }
+            .find_map(|(rank, pack)| {
+                let at = pack.index.lookup(id.as_slice())?;
+                Some(ObjectPosition {
+                    pack: rank as u32,
+                    index: at as u32,
+                })
+            })
+    }
+
+    /// Number of objects in the pack at `rank` (0 if there is none).
+    pub fn pack_len(&self, rank: u32) -> usize {
+        self.packs
+            .packs
+            .get(rank as usize)
+            .map_or(0, |pack| pack.index.len())
+    }
+
+    /// The id of the object at `at`, which must be a position of this view.
+    pub fn id_at(&self, at: ObjectPosition) -> ObjectId {
+        self.packs.packs[at.pack as usize]
+            .index
+            .id_at(at.index as usize)
+    }
+
+    /// The position of the entry that starts at `offset` in the pack at `rank` (an OFS_DELTA's
+    /// base), made canonical: if a newer pack holds the same object, its position there.
+    pub fn position_at_offset(&self, rank: u32, offset: u64) -> Option<ObjectPosition> {
+        let pack = self.packs.packs.get(rank as usize)?;
+        let index = pack.index.position_at_offset(offset)?;
+        if rank == 0 {
+            return Some(ObjectPosition {
+                pack: 0,
+                index: index as u32,
+            });
+        }
+        self.position_of(&pack.index.id_at(index))
+    }
+
+    /// The entries of the pack at `rank` in pack order: position and location.
+    pub fn entries_by_offset(
+        &self,
+        rank: u32,
+    ) -> impl Iterator<Item = (ObjectPosition, RawLocation)> + '_ {
+        let pack = self.packs.packs.get(rank as usize);
+        let order = pack.map_or(&[][..], |pack| pack.index.by_offset());
+        order.iter().enumerate().map(move |(k, &index)| {
+            let pack = pack.expect("holds because an absent pack has no entries");
+            (
+                ObjectPosition { pack: rank, index },
+                RawLocation {
+                    pack: rank,
+                    offset: pack.index.offset_at(index as usize),
+                    end: pack.entry_end_by_rank(k),
+                },
+            )
+        })
     }
 
     fn pack(&self, rank: u32) -> Result<&Arc<LoadedPack>> {
@@ -103,20 +152,13 @@ impl RawPacks {
     }
 }
 
-/// The ids of one pack's entries, sorted by offset.
-#[derive(Debug, Clone)]
-pub struct OffsetTable {
-    entries: Vec<(u64, ObjectId)>,
-}
-
-impl OffsetTable {
-    /// The object whose entry starts at `offset`.
-    pub fn id_at(&self, offset: u64) -> Option<ObjectId> {
-        self.entries
-            .binary_search_by_key(&offset, |(at, _)| *at)
-            .ok()
-            .map(|at| self.entries[at].1)
-    }
+/// An object's place in a [`RawPacks`] view: the pack's rank and the object's position in that
+/// pack's index (id order). Eight bytes where an id takes twenty, and a dense key: sets of
+/// objects can be bitmaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectPosition {
+    pub pack: u32,
+    pub index: u32,
 }
 
 impl ObjectDb {

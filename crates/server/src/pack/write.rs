@@ -1,12 +1,10 @@
 //! The pack writer: plans the entry order, streams the stored entries and decides, entry by
 //! entry, whether to copy it, rewrite its base reference, or send the object whole.
 
-use std::collections::{HashMap, HashSet};
-
 use bytes::Bytes;
 use gix_hash::ObjectId;
 use swiftgit_repo::odb::raw::{
-    EntryHeader, EntryKind, MAX_ENTRY_HEADER_LEN, OffsetTable, RawLocation, RawPacks,
+    EntryHeader, EntryKind, MAX_ENTRY_HEADER_LEN, ObjectPosition, RawLocation, RawPacks,
     parse_entry_header,
 };
 use swiftgit_repo::odb::{ObjectDb, OdbError};
@@ -16,14 +14,15 @@ use super::PackOptions;
 use super::encode::{DeltaBase, delta_header, pack_header, whole_entry};
 use super::output::PackOutput;
 use super::reader::{ReadError, SpanReader, plan_spans};
+use crate::walk::object_set::{ObjectSet, SlotIndex};
 
 /// What to pack.
 #[derive(Debug, Clone, Copy)]
 pub struct PackRequest<'a> {
-    /// The objects, each once, in any order.
-    pub objects: &'a [ObjectId],
-    /// Objects the client has (thin-pack bases).
-    pub client_has: &'a HashSet<ObjectId>,
+    /// The objects.
+    pub objects: &'a ObjectSet,
+    /// Objects the client has (thin-pack bases), a set over the same view of the packs.
+    pub client_has: &'a ObjectSet,
     /// `thin-pack`: deltas against objects of `client_has` are allowed.
     pub thin: bool,
     /// `ofs-delta`: the client reads OFS_DELTA entries.
@@ -76,9 +75,10 @@ pub enum PackError {
     Io(#[from] std::io::Error),
 }
 
+/// One entry to write: the object and where it is stored.
 #[derive(Debug, Clone, Copy)]
 struct Planned {
-    id: ObjectId,
+    object: ObjectPosition,
     at: RawLocation,
 }
 
@@ -92,6 +92,15 @@ enum Choice {
     Whole,
 }
 
+/// The entries of `objects` in storage order: by pack, then offset.
+fn planned(objects: &ObjectSet) -> impl Iterator<Item = Planned> + '_ {
+    let packs = objects.packs();
+    (0..packs.len() as u32)
+        .flat_map(move |rank| packs.entries_by_offset(rank))
+        .filter(|(object, _)| objects.contains(*object))
+        .map(|(object, at)| Planned { object, at })
+}
+
 /// Writes a pack of `request.objects` to `out` (header, entries, trailer).
 pub async fn write_pack<W: AsyncWrite + Unpin>(
     odb: &ObjectDb,
@@ -99,38 +108,34 @@ pub async fn write_pack<W: AsyncWrite + Unpin>(
     options: &PackOptions,
     out: &mut PackOutput<'_, W>,
 ) -> Result<PackStats, PackError> {
-    let packs = odb.raw_packs();
-    let mut plan = Vec::with_capacity(request.objects.len());
-    for id in request.objects {
-        let at = packs.locate(id).ok_or(PackError::Missing { id: *id })?;
-        plan.push(Planned { id: *id, at });
-    }
-    plan.sort_unstable_by_key(|p| (p.at.pack, p.at.offset));
-    let count = u32::try_from(plan.len()).map_err(|_| PackError::TooMany { count: plan.len() })?;
+    let objects = request.objects;
+    let packs = objects.packs();
+    let count = u32::try_from(objects.len()).map_err(|_| PackError::TooMany {
+        count: objects.len(),
+    })?;
     let start = out.pack_bytes();
     out.data(&pack_header(count)).await?;
 
     let spans = plan_spans(
-        plan.iter().map(|p| (p.at.pack, p.at.offset, p.at.end)),
+        planned(objects).map(|p| (p.at.pack, p.at.offset, p.at.end)),
         options.span_bytes,
         options.cached_below,
     );
     let mut writer = EntryWriter {
         odb,
-        packs: &packs,
+        packs,
         request,
         options,
-        reader: SpanReader::new(odb, &packs, spans, options.spans_in_flight),
-        index: plan.iter().enumerate().map(|(i, p)| (p.id, i)).collect(),
-        written: vec![0; plan.len()],
-        tables: HashMap::new(),
+        reader: SpanReader::new(odb, packs, spans, options.spans_in_flight),
+        slots: objects.slots(),
+        written: vec![0; objects.len()],
         stats: PackStats {
             objects: u64::from(count),
             ..PackStats::default()
         },
     };
-    for (i, item) in plan.iter().enumerate() {
-        writer.entry(&plan, i, *item, out).await?;
+    for (i, item) in planned(objects).enumerate() {
+        writer.entry(item, out).await?;
         if i % 1024 == 1023 {
             // Cached reads and a fast client never make this task wait: let others run.
             tokio::task::yield_now().await;
@@ -148,43 +153,32 @@ struct EntryWriter<'a> {
     request: PackRequest<'a>,
     options: &'a PackOptions,
     reader: SpanReader<'a>,
-    /// Position in the plan of each object.
-    index: HashMap<ObjectId, usize>,
-    /// Pack offset of each planned entry once written (0: not yet; entries start at 12).
+    /// Numbers the objects, to index `written`.
+    slots: SlotIndex,
+    /// Pack offset of each object once written (0: not yet; entries start at 12).
     written: Vec<u64>,
-    /// Offset-to-id tables of stored packs, built when first needed.
-    tables: HashMap<u32, OffsetTable>,
     stats: PackStats,
 }
 
 impl EntryWriter<'_> {
     async fn entry<W: AsyncWrite + Unpin>(
         &mut self,
-        plan: &[Planned],
-        i: usize,
         item: Planned,
         out: &mut PackOutput<'_, W>,
     ) -> Result<(), PackError> {
         let at = out.pack_bytes();
         let (header, head) = self.read_header(item).await?;
-        let choice = match header.kind {
-            EntryKind::Base(_) => Choice::Copy,
+        let base = match header.kind {
+            EntryKind::Base(_) => None,
             EntryKind::OfsDelta { base_offset } => {
-                let key = (item.at.pack, base_offset);
-                let base = match plan.binary_search_by_key(&key, |p| (p.at.pack, p.at.offset)) {
-                    Ok(position) => Some(plan[position].id),
-                    Err(_) => self
-                        .tables
-                        .entry(item.at.pack)
-                        .or_insert_with(|| self.packs.offset_table(item.at.pack))
-                        .id_at(base_offset),
-                };
-                match base {
-                    Some(base) => self.choose_delta(plan, item, base, at),
-                    None => Choice::Whole,
-                }
+                Some(self.packs.position_at_offset(item.at.pack, base_offset))
             }
-            EntryKind::RefDelta { base_id } => self.choose_delta(plan, item, base_id, at),
+            EntryKind::RefDelta { base_id } => Some(self.packs.position_of(&base_id)),
+        };
+        let choice = match base {
+            None => Choice::Copy,
+            Some(Some(base)) => self.choose_delta(item, base, at),
+            Some(None) => Choice::Whole,
         };
         match choice {
             Choice::Copy => {
@@ -202,34 +196,39 @@ impl EntryWriter<'_> {
                 self.stats.thin_deltas += u64::from(thin);
             }
             Choice::Whole => {
-                let entry = whole(self.odb, self.options, item.id).await?;
+                let id = self.packs.id_at(item.object);
+                let entry = whole(self.odb, self.options, id).await?;
                 out.data(&entry).await?;
             }
         }
-        self.written[i] = at;
+        let slot = self
+            .slots
+            .slot(self.request.objects, item.object)
+            .expect("holds because planned entries are members of the set");
+        self.written[slot] = at;
         Ok(())
     }
 
     /// How to send a delta against `base`, the entry going out at pack offset `at`.
-    fn choose_delta(&self, plan: &[Planned], item: Planned, base: ObjectId, at: u64) -> Choice {
-        if let Some(&position) = self.index.get(&base) {
-            let base_at = self.written[position];
+    fn choose_delta(&self, item: Planned, base: ObjectPosition, at: u64) -> Choice {
+        if let Some(slot) = self.slots.slot(self.request.objects, base) {
+            let base_at = self.written[slot];
             if base_at != 0 {
                 return if self.request.ofs_delta {
                     Choice::Delta(DeltaBase::Offset(at - base_at), false)
                 } else {
-                    Choice::Delta(DeltaBase::Id(base), false)
+                    Choice::Delta(DeltaBase::Id(self.packs.id_at(base)), false)
                 };
             }
             // Later in the same stored pack: a forward reference index-pack resolves; the
             // stored pack's own delta graph keeps it acyclic.
-            if plan[position].at.pack == item.at.pack {
-                return Choice::Delta(DeltaBase::Id(base), false);
+            if base.pack == item.at.pack {
+                return Choice::Delta(DeltaBase::Id(self.packs.id_at(base)), false);
             }
             return Choice::Whole;
         }
-        if self.request.thin && self.request.client_has.contains(&base) {
-            return Choice::Delta(DeltaBase::Id(base), true);
+        if self.request.thin && self.request.client_has.contains(base) {
+            return Choice::Delta(DeltaBase::Id(self.packs.id_at(base)), true);
         }
         Choice::Whole
     }
@@ -251,7 +250,7 @@ impl EntryWriter<'_> {
             .take(wanted)
             .collect();
         let corrupt = |detail: String| PackError::Corrupt {
-            id: item.id,
+            id: self.packs.id_at(item.object),
             detail,
         };
         let header = parse_entry_header(&prefix, offset)

@@ -14,15 +14,16 @@
 //!
 //! [`tags`] peels wanted annotated tags and adds, with `include-tag`, the tags that point at
 //! objects being sent. [`walk`] runs it all and returns the objects to send together with the
-//! objects the client is known to have (thin-pack delta bases).
+//! objects the client is known to have (thin-pack delta bases), both as bitmaps over the
+//! positions of one view of the packs ([`object_set`]).
 
 pub mod commits;
 pub mod filter;
+pub mod object_set;
 pub mod shallow;
 pub mod tags;
 pub mod trees;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,6 +33,7 @@ use swiftgit_protocol::filter::FilterSpec;
 use swiftgit_repo::odb::{ObjectDb, OdbError};
 
 pub use filter::ObjectFilter;
+pub use object_set::ObjectSet;
 pub use shallow::{ShallowPlan, ShallowRequest};
 
 /// Why a walk failed.
@@ -100,14 +102,15 @@ pub struct WalkRequest {
     pub include_tags: Option<Vec<ObjectId>>,
 }
 
-/// What to send.
-#[derive(Debug, Default)]
+/// What to send. Both sets are over the same view of the packs ([`ObjectSet::packs`]).
+#[derive(Debug)]
 pub struct WalkResult {
-    /// Every object the pack must hold, each once.
-    pub objects: Vec<ObjectId>,
-    /// Objects the client is known to have: uninteresting commits met by the walk and the trees
-    /// and blobs of the uninteresting edge commits. Thin-pack deltas may use these as bases.
-    pub client_has: HashSet<ObjectId>,
+    /// Every object the pack must hold.
+    pub objects: ObjectSet,
+    /// Objects the client is known to have (those this repository holds): uninteresting commits
+    /// met by the walk and the trees and blobs of the uninteresting edge commits. Thin-pack
+    /// deltas may use these as bases.
+    pub client_has: ObjectSet,
     /// Number of commits among `objects`.
     pub commits: usize,
 }
@@ -133,7 +136,14 @@ pub async fn walk(
     progress: &WalkProgress,
 ) -> Result<WalkResult, WalkError> {
     let filter = ObjectFilter::new(request.filter.as_ref())?;
-    let mut send = trees::ObjectSet::default();
+    let packs = odb.raw_packs();
+    let mut send = ObjectSet::new(packs.clone());
+    let add = |send: &mut ObjectSet, what: &'static str, id: ObjectId| {
+        let at = send
+            .position_of(&id)
+            .ok_or(WalkError::Missing { what, id })?;
+        Ok::<bool, WalkError>(send.insert(at))
+    };
 
     // Wants: peel tags, sort what remains by kind.
     let mut commit_wants = Vec::new();
@@ -141,16 +151,16 @@ pub async fn walk(
     for want in &request.wants {
         let peeled = tags::peel(odb, *want).await?;
         for tag in &peeled.tags {
-            send.insert(*tag);
+            add(&mut send, "tag", *tag)?;
         }
         match peeled.kind {
             Kind::Commit => commit_wants.push(peeled.target),
             Kind::Tree => {
-                send.insert(peeled.target);
+                add(&mut send, "tree", peeled.target)?;
                 root_trees.push(peeled.target);
             }
             Kind::Blob | Kind::Tag => {
-                send.insert(peeled.target);
+                add(&mut send, "object", peeled.target)?;
             }
         }
     }
@@ -158,9 +168,11 @@ pub async fn walk(
 
     // Commits.
     let mut uninteresting: Vec<ObjectId> = Vec::new();
-    let mut client_has: HashSet<ObjectId> = HashSet::new();
+    let mut client_has = ObjectSet::new(packs.clone());
     for have in request.haves.iter().chain(&request.shallow.client_has) {
-        client_has.insert(*have);
+        if let Some(at) = client_has.position_of(have) {
+            client_has.insert(at);
+        }
         if let Some(peeled) = tags::peel_if_present(odb, *have).await?
             && peeled.kind == Kind::Commit
         {
@@ -178,34 +190,40 @@ pub async fn walk(
         },
     )
     .await?;
-    client_has.extend(history.uninteresting.iter().copied());
+    for id in &history.uninteresting {
+        if let Some(at) = client_has.position_of(id) {
+            client_has.insert(at);
+        }
+    }
+    drop(history.uninteresting);
     let mut commits = 0;
     for commit in &history.interesting {
         if filter.include_kind(Kind::Commit) {
-            send.insert(commit.id);
+            add(&mut send, "commit", commit.id)?;
             commits += 1;
         }
         root_trees.push(commit.tree);
     }
+    drop(history.interesting);
     progress.add(send.len() as u64);
 
     // Trees and blobs.
     let edge_trees: Vec<ObjectId> = history.edges.iter().map(|edge| edge.tree).collect();
-    let mut tree_walk = trees::TreeWalk::new(odb, &filter, progress);
+    let mut tree_walk = trees::TreeWalk::new(odb, &packs, &filter, progress);
     tree_walk.mark_uninteresting(&edge_trees).await?;
     tree_walk.add_trees(&root_trees, &mut send).await?;
-    client_has.extend(tree_walk.into_uninteresting());
+    client_has.extend(&tree_walk.into_uninteresting());
 
     // Tags pointing at what is sent.
     if let Some(tag_refs) = &request.include_tags {
         for tag in tags::included(odb, tag_refs, &send).await? {
-            if send.insert(tag) {
+            if add(&mut send, "tag", tag)? {
                 progress.add(1);
             }
         }
     }
     Ok(WalkResult {
-        objects: send.into_vec(),
+        objects: send,
         client_has,
         commits,
     })

@@ -7,7 +7,7 @@ use gix_object::Kind;
 use swiftgit_repo::odb::ObjectDb;
 
 use super::WalkError;
-use super::trees::ObjectSet;
+use super::object_set::ObjectSet;
 
 /// Longest tag chain followed (a tag of a tag of …); longer chains are treated as corrupt.
 pub const MAX_TAG_CHAIN: usize = 64;
@@ -75,14 +75,14 @@ pub async fn included(
 ) -> Result<Vec<ObjectId>, WalkError> {
     let mut found = Vec::new();
     for id in tag_refs {
-        if send.contains(id) {
+        if send.contains_id(id) {
             continue;
         }
         let Some(peeled) = peel_if_present(odb, *id).await? else {
             continue;
         };
-        if !peeled.tags.is_empty() && send.contains(&peeled.target) {
-            found.extend(peeled.tags.into_iter().filter(|tag| !send.contains(tag)));
+        if !peeled.tags.is_empty() && send.contains_id(&peeled.target) {
+            found.extend(peeled.tags.into_iter().filter(|tag| !send.contains_id(tag)));
         }
     }
     Ok(found)

@@ -10,46 +10,15 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use gix_hash::ObjectId;
 use gix_object::Kind;
 use swiftgit_repo::odb::ObjectDb;
+use swiftgit_repo::odb::raw::{ObjectPosition, RawPacks};
 
+use super::object_set::ObjectSet;
 use super::{ObjectFilter, Pacer, READS_IN_FLIGHT, WalkError, WalkProgress};
-
-/// Objects to send, each once, in the order found.
-#[derive(Debug, Default)]
-pub struct ObjectSet {
-    order: Vec<ObjectId>,
-    seen: HashSet<ObjectId>,
-}
-
-impl ObjectSet {
-    /// Adds `id`; false if it was there already.
-    pub fn insert(&mut self, id: ObjectId) -> bool {
-        let new = self.seen.insert(id);
-        if new {
-            self.order.push(id);
-        }
-        new
-    }
-
-    pub fn contains(&self, id: &ObjectId) -> bool {
-        self.seen.contains(id)
-    }
-
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
-    pub fn into_vec(self) -> Vec<ObjectId> {
-        self.order
-    }
-}
 
 /// One entry of a tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,41 +37,65 @@ pub enum EntryKind {
 }
 
 /// Parses a tree's entries: `<octal mode> <name>\0<20-byte id>` repeated.
-pub fn parse_tree(mut data: &[u8]) -> Result<Vec<TreeEntry>, String> {
-    let mut entries = Vec::new();
-    while !data.is_empty() {
-        let space = data
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or("an entry has no mode")?;
-        let mode = &data[..space];
-        if mode.is_empty() || !mode.iter().all(|b| (b'0'..=b'7').contains(b)) {
-            return Err("an entry's mode is not octal".into());
-        }
-        let rest = &data[space + 1..];
-        let nul = rest
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or("an entry's name is not terminated")?;
-        let id = rest
-            .get(nul + 1..nul + 21)
-            .ok_or("an entry's id is truncated")?;
-        let kind = match mode {
-            b"40000" | b"040000" => EntryKind::Tree,
-            b"160000" => EntryKind::Gitlink,
-            _ => EntryKind::Blob,
-        };
-        entries.push(TreeEntry {
-            id: ObjectId::from_bytes_or_panic(id), // holds: the slice is 20 bytes
-            kind,
-        });
-        data = &rest[nul + 21..];
-    }
-    Ok(entries)
+pub fn parse_tree(data: &[u8]) -> Result<Vec<TreeEntry>, String> {
+    TreeEntries(data).collect()
 }
 
-/// Reads the tree `id` and parses its entries.
-async fn read_tree(odb: &ObjectDb, id: ObjectId) -> Result<Vec<TreeEntry>, WalkError> {
+/// A tree's entries, parsed one at a time (nothing is allocated).
+pub struct TreeEntries<'a>(pub &'a [u8]);
+
+impl Iterator for TreeEntries<'_> {
+    type Item = Result<TreeEntry, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let parsed = parse_entry(self.0);
+        match parsed {
+            Ok((entry, rest)) => {
+                self.0 = rest;
+                Some(Ok(entry))
+            }
+            Err(detail) => {
+                self.0 = &[];
+                Some(Err(detail.into()))
+            }
+        }
+    }
+}
+
+fn parse_entry(data: &[u8]) -> Result<(TreeEntry, &[u8]), &'static str> {
+    let space = data
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or("an entry has no mode")?;
+    let mode = &data[..space];
+    if mode.is_empty() || !mode.iter().all(|b| (b'0'..=b'7').contains(b)) {
+        return Err("an entry's mode is not octal");
+    }
+    let rest = &data[space + 1..];
+    let nul = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or("an entry's name is not terminated")?;
+    let id = rest
+        .get(nul + 1..nul + 21)
+        .ok_or("an entry's id is truncated")?;
+    let kind = match mode {
+        b"40000" | b"040000" => EntryKind::Tree,
+        b"160000" => EntryKind::Gitlink,
+        _ => EntryKind::Blob,
+    };
+    let entry = TreeEntry {
+        id: ObjectId::from_bytes_or_panic(id), // holds: the slice is 20 bytes
+        kind,
+    };
+    Ok((entry, &rest[nul + 21..]))
+}
+
+/// Reads the tree `id`: its content, to parse with [`TreeEntries`].
+async fn read_tree(odb: &ObjectDb, id: ObjectId) -> Result<(ObjectId, Bytes), WalkError> {
     let object = odb
         .find(&id)
         .await
@@ -114,7 +107,11 @@ async fn read_tree(odb: &ObjectDb, id: ObjectId) -> Result<Vec<TreeEntry>, WalkE
             detail: format!("it is a {}", object.kind),
         });
     }
-    parse_tree(&object.data).map_err(|detail| WalkError::CorruptTree { id, detail })
+    Ok((id, object.data))
+}
+
+fn corrupt(id: ObjectId) -> impl FnOnce(String) -> WalkError {
+    move |detail| WalkError::CorruptTree { id, detail }
 }
 
 /// The tree part of one walk.
@@ -122,46 +119,61 @@ pub struct TreeWalk<'a> {
     odb: &'a ObjectDb,
     filter: &'a ObjectFilter,
     progress: &'a WalkProgress,
+    packs: RawPacks,
     /// Trees and blobs the client has.
-    uninteresting: HashSet<ObjectId>,
-    /// Trees already looked at (for `tree:<n>`, at their smallest depth).
-    visited: HashSet<ObjectId>,
+    uninteresting: ObjectSet,
+    /// Those of them that no pack here holds (a tree may name a blob this repository lacks).
+    uninteresting_absent: HashSet<ObjectId>,
+    /// Trees and blobs already looked at (trees at their smallest depth).
+    visited: ObjectSet,
     pacer: Pacer,
 }
 
 impl<'a> TreeWalk<'a> {
-    pub fn new(odb: &'a ObjectDb, filter: &'a ObjectFilter, progress: &'a WalkProgress) -> Self {
+    /// A walk over the objects of `packs` (the view the walk's sets use), reading through `odb`.
+    pub fn new(
+        odb: &'a ObjectDb,
+        packs: &RawPacks,
+        filter: &'a ObjectFilter,
+        progress: &'a WalkProgress,
+    ) -> Self {
         TreeWalk {
             odb,
             filter,
             progress,
-            uninteresting: HashSet::new(),
-            visited: HashSet::new(),
+            packs: packs.clone(),
+            uninteresting: ObjectSet::new(packs.clone()),
+            uninteresting_absent: HashSet::new(),
+            visited: ObjectSet::new(packs.clone()),
             pacer: Pacer::default(),
+        }
+    }
+
+    /// Marks `id` as the client's; false if it was already.
+    fn mark(&mut self, id: ObjectId) -> bool {
+        match self.packs.position_of(&id) {
+            Some(at) => self.uninteresting.insert(at),
+            None => self.uninteresting_absent.insert(id),
         }
     }
 
     /// Marks `roots` and everything under them as the client's.
     pub async fn mark_uninteresting(&mut self, roots: &[ObjectId]) -> Result<(), WalkError> {
-        let mut level: Vec<ObjectId> = roots
-            .iter()
-            .copied()
-            .filter(|id| self.uninteresting.insert(*id))
-            .collect();
+        let mut level: Vec<ObjectId> = roots.iter().copied().filter(|id| self.mark(*id)).collect();
         while !level.is_empty() {
             let odb = self.odb;
             let mut reads = futures::stream::iter(std::mem::take(&mut level))
                 .map(|id| read_tree(odb, id))
                 .buffered(READS_IN_FLIGHT);
-            while let Some(entries) = reads.next().await {
+            while let Some(read) = reads.next().await {
                 self.pacer.step().await;
-                for entry in entries? {
+                let (id, data) = read?;
+                for entry in TreeEntries(&data) {
+                    let entry = entry.map_err(corrupt(id))?;
                     match entry.kind {
-                        EntryKind::Tree if self.uninteresting.insert(entry.id) => {
-                            level.push(entry.id);
-                        }
+                        EntryKind::Tree if self.mark(entry.id) => level.push(entry.id),
                         EntryKind::Blob => {
-                            self.uninteresting.insert(entry.id);
+                            self.mark(entry.id);
                         }
                         _ => {}
                     }
@@ -178,17 +190,22 @@ impl<'a> TreeWalk<'a> {
         roots: &[ObjectId],
         send: &mut ObjectSet,
     ) -> Result<(), WalkError> {
-        let mut level: Vec<ObjectId> = roots
-            .iter()
-            .copied()
-            .filter(|id| !self.uninteresting.contains(id) && self.visited.insert(*id))
-            .collect();
+        let mut level: Vec<(ObjectId, ObjectPosition)> = Vec::new();
+        for &id in roots {
+            let at = self
+                .packs
+                .position_of(&id)
+                .ok_or(WalkError::Missing { what: "tree", id })?;
+            if !self.uninteresting.contains(at) && self.visited.insert(at) {
+                level.push((id, at));
+            }
+        }
         let blobs_possible = !self.filter.excludes_all_blobs();
         let mut depth = 0u64;
         while !level.is_empty() {
             let mut descend = Vec::new();
-            for id in std::mem::take(&mut level) {
-                if self.filter.include_tree(depth) && send.insert(id) {
+            for (id, at) in std::mem::take(&mut level) {
+                if self.filter.include_tree(depth) && send.insert(at) {
                     self.progress.add(1);
                 }
                 if self.filter.descend(depth) {
@@ -199,58 +216,64 @@ impl<'a> TreeWalk<'a> {
             let mut reads = futures::stream::iter(descend)
                 .map(|id| read_tree(odb, id))
                 .buffered(READS_IN_FLIGHT);
-            let mut blobs = Vec::new();
-            while let Some(entries) = reads.next().await {
+            while let Some(read) = reads.next().await {
                 self.pacer.step().await;
-                for entry in entries? {
-                    if self.uninteresting.contains(&entry.id) {
+                let (id, data) = read?;
+                for entry in TreeEntries(&data) {
+                    let entry = entry.map_err(corrupt(id))?;
+                    let what = match entry.kind {
+                        EntryKind::Gitlink => continue,
+                        EntryKind::Blob if !blobs_possible => continue,
+                        EntryKind::Blob => "blob",
+                        EntryKind::Tree => "tree",
+                    };
+                    let Some(at) = self.packs.position_of(&entry.id) else {
+                        if self.uninteresting_absent.contains(&entry.id) {
+                            continue;
+                        }
+                        return Err(WalkError::Missing { what, id: entry.id });
+                    };
+                    if self.uninteresting.contains(at) || !self.visited.insert(at) {
                         continue;
                     }
                     match entry.kind {
-                        EntryKind::Tree if self.visited.insert(entry.id) => level.push(entry.id),
-                        EntryKind::Blob if blobs_possible && !send.contains(&entry.id) => {
-                            blobs.push(entry.id);
-                        }
-                        _ => {}
+                        EntryKind::Tree => level.push((entry.id, at)),
+                        _ => self.add_blob(entry.id, at, depth + 1, send).await?,
                     }
                 }
             }
-            self.add_blobs(blobs, depth + 1, send).await?;
             depth += 1;
         }
         Ok(())
     }
 
-    async fn add_blobs(
+    /// Adds the blob `id` at `at`, first met at `depth`, if the filter lets it through.
+    async fn add_blob(
         &mut self,
-        blobs: Vec<ObjectId>,
+        id: ObjectId,
+        at: ObjectPosition,
         depth: u64,
         send: &mut ObjectSet,
     ) -> Result<(), WalkError> {
-        for id in blobs {
-            if send.contains(&id) {
-                continue;
-            }
-            let size = if self.filter.needs_blob_size() {
-                let header = self
-                    .odb
-                    .find_header(&id)
-                    .await
-                    .map_err(WalkError::odb("blob", id))?
-                    .ok_or(WalkError::Missing { what: "blob", id })?;
-                Some(header.size)
-            } else {
-                None
-            };
-            if self.filter.include_blob(depth, size) && send.insert(id) {
-                self.progress.add(1);
-            }
+        let size = if self.filter.needs_blob_size() {
+            let header = self
+                .odb
+                .find_header(&id)
+                .await
+                .map_err(WalkError::odb("blob", id))?
+                .ok_or(WalkError::Missing { what: "blob", id })?;
+            Some(header.size)
+        } else {
+            None
+        };
+        if self.filter.include_blob(depth, size) && send.insert(at) {
+            self.progress.add(1);
         }
         Ok(())
     }
 
-    /// The trees and blobs marked as the client's.
-    pub fn into_uninteresting(self) -> HashSet<ObjectId> {
+    /// The trees and blobs marked as the client's (those this repository holds).
+    pub fn into_uninteresting(self) -> ObjectSet {
         self.uninteresting
     }
 }
