@@ -30,7 +30,9 @@ mod options;
 #[cfg(test)]
 mod tests;
 
-pub use options::{CacheRule, Check, DEFAULT_MAX_DOWNLOADS, DiskCacheOptions};
+pub use options::{
+    CacheRule, Check, DEFAULT_DOWNLOAD_AFTER, DEFAULT_MAX_DOWNLOADS, DiskCacheOptions,
+};
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -73,6 +75,7 @@ struct Shared {
     layout: Layout,
     budget: u64,
     max_downloads: usize,
+    download_after: u64,
     /// False when the directory was unusable at startup: everything passes through.
     active: bool,
     state: Mutex<State>,
@@ -83,6 +86,9 @@ struct State {
     downloads: HashMap<String, InFlight>,
     /// Objects not worth another download (too large, or failing their check).
     passed: HashSet<String>,
+    /// Bytes read from the inner storage per object not downloaded yet (see
+    /// [`DiskCacheOptions::download_after`]).
+    read_through: HashMap<String, u64>,
     /// Reads pass through until then, after a disk failure.
     paused_until: Option<Instant>,
     /// A disk failure was logged as a warning and nothing succeeded since.
@@ -199,11 +205,13 @@ impl<S: Storage + 'static> DiskCache<S> {
                 layout,
                 budget: options.budget_bytes,
                 max_downloads: options.max_downloads.max(1),
+                download_after: options.download_after,
                 active,
                 state: Mutex::new(State {
                     index,
                     downloads: HashMap::new(),
                     passed: HashSet::new(),
+                    read_through: HashMap::new(),
                     paused_until: None,
                     disk_warned: false,
                     next_id: 0,
@@ -234,8 +242,9 @@ impl<S: Storage + 'static> DiskCache<S> {
         }
     }
 
-    /// Decides how to read `key`, starting a download if there is none.
-    fn plan(&self, container: &str, name: &str, key: &str, check: Check) -> Plan {
+    /// Decides how to read `len` bytes of `key`, starting a download if there is none and
+    /// enough of the object was read from the inner storage already.
+    fn plan(&self, container: &str, name: &str, key: &str, check: Check, len: u64) -> Plan {
         let mut state = self.shared.lock();
         if let Some(hit) = state.index.lookup(key) {
             return Plan::Read(hit);
@@ -253,6 +262,12 @@ impl<S: Storage + 'static> DiskCache<S> {
         {
             return Plan::PassThrough;
         }
+        let read = state.read_through.entry(key.to_owned()).or_default();
+        if *read < self.shared.download_after {
+            *read = read.saturating_add(len);
+            return Plan::PassThrough;
+        }
+        state.read_through.remove(key);
         state.next_id += 1;
         let (sender, progress) = watch::channel(Progress::Starting);
         let job = Job {
@@ -359,6 +374,7 @@ impl<S: Storage + 'static> DiskCache<S> {
         {
             let mut state = self.shared.lock();
             state.passed.remove(key);
+            state.read_through.remove(key);
             if let Some(download) = state.downloads.remove(key) {
                 download.invalidated.store(true, Ordering::SeqCst);
             }
@@ -386,6 +402,9 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
             let mut state = self.shared.lock();
             state.index.remove_prefix(&prefix);
             state.passed.retain(|key| !key.starts_with(&prefix));
+            state
+                .read_through
+                .retain(|key, _| !key.starts_with(&prefix));
             state.downloads.retain(|key, download| {
                 let keep = !key.starts_with(&prefix);
                 if !keep {
@@ -441,7 +460,7 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
         let key = Layout::key(container, name);
         // A second round when a copy vanished under us (evicted by another process).
         for _ in 0..2 {
-            match self.plan(container, name, &key, check) {
+            match self.plan(container, name, &key, check, range.end - range.start) {
                 Plan::Read(hit) => {
                     let copy = self.read_copy(&key, hit, range.clone(), container, name);
                     if let Some(bytes) = copy.await? {

@@ -135,8 +135,12 @@ async fn setup(gated: Gated, budget: u64, objects: &[(&str, Bytes)]) -> Setup {
     }
 }
 
+/// Downloads on the first read, so that tests see the download at once.
 fn options(dir: &Path, budget: u64) -> DiskCacheOptions {
-    DiskCacheOptions::new(dir, "http://swift.test/v1/AUTH_test", budget)
+    DiskCacheOptions {
+        download_after: 0,
+        ..DiskCacheOptions::new(dir, "http://swift.test/v1/AUTH_test", budget)
+    }
 }
 
 async fn open_cache(gated: Gated, options: DiskCacheOptions, objects: &[(&str, Bytes)]) -> Cache {
@@ -247,6 +251,40 @@ fn git_pack_rule() {
     ] {
         assert_eq!(rule.check(other), None, "{other}");
     }
+}
+
+/// A few small reads of a big pack (a filtered clone, an incremental fetch) go to the inner
+/// storage; the download starts once `download_after` bytes were read that way.
+#[tokio::test]
+async fn small_reads_pass_through_until_the_threshold() {
+    let data = pack(1 << 20, 7, false);
+    let name = pack_name(7);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = DiskCacheOptions {
+        download_after: 1000,
+        ..options(dir.path(), 64 << 20)
+    };
+    let cache = open_cache(Gated::open(), options, &[(&name, data.clone())]).await;
+    for start in [0usize, 400, 800] {
+        let range = start as u64..start as u64 + 400;
+        let got = read(&cache, &name, range).await;
+        assert_eq!(got, Ok(data.slice(start..start + 400)));
+    }
+    let stats = cache.inner().counters().snapshot();
+    assert_eq!((stats.gets, stats.range_gets), (0, 3), "{stats:?}");
+    assert!(cache.shared.lock().downloads.is_empty());
+    let got = read(&cache, &name, 5000..6000).await;
+    assert_eq!(got, Ok(data.slice(5000..6000)));
+    cache.idle().await;
+    let stats = cache.inner().counters().snapshot();
+    assert_eq!(
+        stats.gets, 1,
+        "the fourth read started the download: {stats:?}"
+    );
+    assert_eq!(cache.stats().files, 1);
+    assert_eq!(read(&cache, &name, 0..10).await, Ok(data.slice(0..10)));
+    let after = cache.inner().counters().snapshot();
+    assert_eq!(after.requests, stats.requests, "read from the copy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -497,7 +535,10 @@ async fn a_restart_keeps_copies_and_drops_stale_downloads() {
 
     let other = DiskCache::open(
         Counting::new(Gated::open()),
-        DiskCacheOptions::new(dir.path(), "http://another.cluster/v1/AUTH_test", 1 << 20),
+        DiskCacheOptions {
+            download_after: 0,
+            ..DiskCacheOptions::new(dir.path(), "http://another.cluster/v1/AUTH_test", 1 << 20)
+        },
     );
     assert_eq!(other.stats().files, 0, "another cluster shares nothing");
 }

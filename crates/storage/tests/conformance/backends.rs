@@ -57,6 +57,7 @@ pub async fn fixture(backend: Backend, case: &str) -> Option<Fixture> {
             let tmp = tempfile::tempdir().expect("holds because /tmp is writable");
             let options = DiskCacheOptions {
                 rule: CacheRule::new(|_| Some(Check::Size)),
+                download_after: 0,
                 ..DiskCacheOptions::new(tmp.path(), "memory", 64 << 20)
             };
             let storage = DiskCache::open(MemoryStorage::new(), options);
