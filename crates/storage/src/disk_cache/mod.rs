@@ -75,7 +75,7 @@ struct Shared {
     layout: Layout,
     budget: u64,
     max_downloads: usize,
-    download_after: u64,
+    download_after: u32,
     /// False when the directory was unusable at startup: everything passes through.
     active: bool,
     state: Mutex<State>,
@@ -86,9 +86,9 @@ struct State {
     downloads: HashMap<String, InFlight>,
     /// Objects not worth another download (too large, or failing their check).
     passed: HashSet<String>,
-    /// Bytes read from the inner storage per object not downloaded yet (see
+    /// Reads that went to the inner storage, per object not downloaded yet (see
     /// [`DiskCacheOptions::download_after`]).
-    read_through: HashMap<String, u64>,
+    read_through: HashMap<String, u32>,
     /// Reads pass through until then, after a disk failure.
     paused_until: Option<Instant>,
     /// A disk failure was logged as a warning and nothing succeeded since.
@@ -242,9 +242,9 @@ impl<S: Storage + 'static> DiskCache<S> {
         }
     }
 
-    /// Decides how to read `len` bytes of `key`, starting a download if there is none and
-    /// enough of the object was read from the inner storage already.
-    fn plan(&self, container: &str, name: &str, key: &str, check: Check, len: u64) -> Plan {
+    /// Decides how to read `key`, starting a download if there is none and the object was
+    /// read from the inner storage often enough already.
+    fn plan(&self, container: &str, name: &str, key: &str, check: Check) -> Plan {
         let mut state = self.shared.lock();
         if let Some(hit) = state.index.lookup(key) {
             return Plan::Read(hit);
@@ -264,7 +264,7 @@ impl<S: Storage + 'static> DiskCache<S> {
         }
         let read = state.read_through.entry(key.to_owned()).or_default();
         if *read < self.shared.download_after {
-            *read = read.saturating_add(len);
+            *read += 1;
             return Plan::PassThrough;
         }
         state.read_through.remove(key);
@@ -460,7 +460,7 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
         let key = Layout::key(container, name);
         // A second round when a copy vanished under us (evicted by another process).
         for _ in 0..2 {
-            match self.plan(container, name, &key, check, range.end - range.start) {
+            match self.plan(container, name, &key, check) {
                 Plan::Read(hit) => {
                     let copy = self.read_copy(&key, hit, range.clone(), container, name);
                     if let Some(bytes) = copy.await? {

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 /// Downloads at once by default; each holds one connection to the storage while it runs.
 pub const DEFAULT_MAX_DOWNLOADS: usize = 4;
 
-/// Bytes of an object read from the inner storage before its download starts, by default: a
-/// fetch that needs a few objects of a big pack (a filtered clone of a repository of large
-/// blobs, an incremental fetch) reads them directly instead of pulling the whole pack.
-pub const DEFAULT_DOWNLOAD_AFTER: u64 = 4 << 20;
+/// Reads of an object that go to the inner storage before one starts its download, by
+/// default: a fetch that needs a handful of objects of a big pack (a filtered clone of a
+/// repository of large blobs, an incremental fetch) reads them directly instead of pulling
+/// the whole pack, while a clone, which reads hundreds of ranges, downloads it after a few.
+pub const DEFAULT_DOWNLOAD_AFTER: u32 = 4;
 
 /// How a downloaded copy is checked before it is kept, besides its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,14 +67,14 @@ pub struct DiskCacheOptions {
     pub rule: CacheRule,
     /// Downloads at once; a miss beyond that reads the inner storage.
     pub max_downloads: usize,
-    /// Bytes of an object read from the inner storage (ranges added up) before a read starts
-    /// its download; 0 downloads on the first read.
-    pub download_after: u64,
+    /// Reads of an object that go to the inner storage before the next one starts its
+    /// download; 0 downloads on the first read.
+    pub download_after: u32,
 }
 
 impl DiskCacheOptions {
     /// Git packs, [`DEFAULT_MAX_DOWNLOADS`] downloads at once, each after
-    /// [`DEFAULT_DOWNLOAD_AFTER`] bytes were read.
+    /// [`DEFAULT_DOWNLOAD_AFTER`] reads.
     pub fn new(dir: impl Into<PathBuf>, cluster: impl Into<String>, budget_bytes: u64) -> Self {
         DiskCacheOptions {
             dir: dir.into(),

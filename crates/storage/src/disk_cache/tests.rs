@@ -253,15 +253,15 @@ fn git_pack_rule() {
     }
 }
 
-/// A few small reads of a big pack (a filtered clone, an incremental fetch) go to the inner
-/// storage; the download starts once `download_after` bytes were read that way.
+/// A few reads of a pack (a filtered clone, an incremental fetch) go to the inner storage;
+/// the read after `download_after` of them starts the download.
 #[tokio::test]
 async fn small_reads_pass_through_until_the_threshold() {
     let data = pack(1 << 20, 7, false);
     let name = pack_name(7);
     let dir = tempfile::tempdir().expect("temp dir");
     let options = DiskCacheOptions {
-        download_after: 1000,
+        download_after: 3,
         ..options(dir.path(), 64 << 20)
     };
     let cache = open_cache(Gated::open(), options, &[(&name, data.clone())]).await;
