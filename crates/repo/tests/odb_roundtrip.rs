@@ -384,6 +384,39 @@ async fn block_cache_reads_each_block_once(storage: Arc<dyn Storage>, fixture: &
     );
 }
 
+/// Sessions and a background prefetch adding the same pack at once download its index and
+/// metadata once.
+async fn concurrent_loads_download_once(storage: Arc<dyn Storage>, fixture: &Fixture) {
+    let (container, db) = empty_db(&storage).await;
+    let pack = fixture.pack("", &["--all", "--delta-base-offset"]);
+    let id = ingest(&db, &pack).await.unwrap().pack_id().unwrap();
+    let counting = common::Counting::new(Arc::clone(&storage));
+    let counted: Arc<dyn Storage> = counting.clone();
+    let db = Arc::new(
+        ObjectDb::open(counted, container, &[], options())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(db.missing(&[id, id]), [id]);
+    let ((), requests) = counting
+        .count(async {
+            let loaders: Vec<_> = (0..6)
+                .map(|_| {
+                    let db = Arc::clone(&db);
+                    tokio::spawn(async move { db.add_packs(&[id]).await.unwrap() })
+                })
+                .collect();
+            for loader in loaders {
+                loader.await.unwrap();
+            }
+        })
+        .await;
+    assert_eq!(requests, 2, "one GET of the .idx and one of the .meta");
+    assert_eq!(db.packs(), [id]);
+    assert!(db.missing(&[id]).is_empty());
+    assert_reads_back(&db, fixture).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_packs_round_trip() {
     let fixture = Fixture::new();
@@ -396,6 +429,7 @@ async fn git_packs_round_trip() {
         ingest_stops_at_the_trailer(Arc::clone(&backend.storage), &fixture).await;
         concurrent_reads_share_the_cache(Arc::clone(&backend.storage), &fixture).await;
         block_cache_reads_each_block_once(Arc::clone(&backend.storage), &fixture).await;
+        concurrent_loads_download_once(Arc::clone(&backend.storage), &fixture).await;
         backend.cleanup().await;
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use swiftgit_repo::odb::{ObjectDb, OdbError, OdbOptions};
+use swiftgit_repo::odb::{IngestedPack, ObjectDb, OdbError, OdbOptions};
 use swiftgit_repo::refs::{LogError, RepoState};
 use swiftgit_repo::{ObjectId, RepoError, RepoName, Repository};
 use swiftgit_storage::Storage;
@@ -32,10 +32,15 @@ impl RegistryError {
 const MAX_CACHED_PEELS: usize = 100_000;
 
 /// One repository: its refs and its objects.
+///
+/// The object database learns a state's packs in the background: [`Registry::get`] starts
+/// downloading the indexes of packs it does not know yet and returns without waiting, so the
+/// ref advertisement goes out while they load; whatever reads objects first waits for them in
+/// [`RepoHandle::objects`].
 #[derive(Debug)]
 pub struct RepoHandle {
     pub repo: Repository,
-    pub odb: ObjectDb,
+    odb: Arc<ObjectDb>,
     /// What each advertised object id peels to (see `session::advertise`); ids never change
     /// meaning, so entries never go stale.
     peeled: Mutex<HashMap<ObjectId, Option<ObjectId>>>,
@@ -45,9 +50,38 @@ impl RepoHandle {
     pub fn new(repo: Repository, odb: ObjectDb) -> RepoHandle {
         RepoHandle {
             repo,
-            odb,
+            odb: Arc::new(odb),
             peeled: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The object database, once it holds every pack of `state` (loading those it lacks, or
+    /// waiting for the background load of them).
+    pub async fn objects(&self, state: &RepoState) -> Result<&ObjectDb, RegistryError> {
+        self.sync_packs(state).await?;
+        Ok(&self.odb)
+    }
+
+    /// Makes a pack that a push just committed readable, without downloading its index.
+    pub fn add_ingested(&self, pack: &IngestedPack) {
+        self.odb.add_ingested(pack);
+    }
+
+    /// Starts loading the indexes of the packs of `state` the object database lacks, in a task
+    /// of its own: it goes on if the session that started it ends, and a failure is only
+    /// logged (the session that needs the objects tries again and reports it).
+    fn prefetch(&self, state: &RepoState) {
+        let packs: Vec<_> = state.packs().iter().copied().collect();
+        if self.odb.missing(&packs).is_empty() {
+            return;
+        }
+        let odb = Arc::clone(&self.odb);
+        let repo = self.repo.name().to_string();
+        tokio::spawn(async move {
+            if let Err(error) = odb.add_packs(&packs).await {
+                tracing::debug!(%repo, %error, "loading pack indexes in the background failed");
+            }
+        });
     }
 
     /// The remembered peeled value of `id`: `Some(None)` for a known non-tag.
@@ -67,8 +101,8 @@ impl RepoHandle {
         cache.insert(id, peeled);
     }
 
-    /// Reads the newest state (one storage request when nothing changed) and makes the object
-    /// database know every pack it names.
+    /// Reads the newest state (one storage request when nothing changed) and starts loading
+    /// the indexes of packs it names that the object database does not know yet.
     pub async fn refresh(&self) -> Result<Arc<RepoState>, RegistryError> {
         let state = self
             .repo
@@ -78,29 +112,20 @@ impl RepoHandle {
                 repo: self.repo.name().to_string(),
                 error,
             })?;
-        self.sync_packs(&state).await?;
+        self.prefetch(&state);
         Ok(state)
     }
 
     /// Loads the indexes of packs in `state` that the object database does not know yet.
     pub async fn sync_packs(&self, state: &RepoState) -> Result<(), RegistryError> {
-        let known = self.odb.packs();
-        let missing: Vec<_> = state
-            .packs()
-            .iter()
-            .filter(|p| !known.contains(p))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            self.odb
-                .add_packs(&missing)
-                .await
-                .map_err(|error| RegistryError::Odb {
-                    repo: self.repo.name().to_string(),
-                    error,
-                })?;
-        }
-        Ok(())
+        let packs: Vec<_> = state.packs().iter().copied().collect();
+        self.odb
+            .add_packs(&packs)
+            .await
+            .map_err(|error| RegistryError::Odb {
+                repo: self.repo.name().to_string(),
+                error,
+            })
     }
 }
 
@@ -166,11 +191,10 @@ impl Registry {
     async fn open_handle(&self, name: &RepoName) -> Result<Arc<RepoHandle>, RegistryError> {
         let repo = Repository::open(self.storage.clone(), name).await?;
         let state = repo.state();
-        let packs: Vec<_> = state.packs().iter().copied().collect();
         let odb = ObjectDb::open(
             self.storage.clone(),
             repo.container().to_string(),
-            &packs,
+            &[],
             self.odb_options.clone(),
         )
         .await
@@ -178,7 +202,9 @@ impl Registry {
             repo: name.to_string(),
             error,
         })?;
-        tracing::debug!(repo = %name, packs = packs.len(), "opened repository");
-        Ok(Arc::new(RepoHandle::new(repo, odb)))
+        tracing::debug!(repo = %name, packs = state.packs().len(), "opened repository");
+        let handle = Arc::new(RepoHandle::new(repo, odb));
+        handle.prefetch(&state);
+        Ok(handle)
     }
 }

@@ -3,13 +3,19 @@
 
 mod harness;
 
+use std::collections::BTreeMap;
+
 use harness::{Backend, Git, Server, parse_ls_remote};
+use swiftgit_repo::odb::OdbOptions;
 use swiftgit_server::daemon::DaemonOptions;
+use swiftgit_server::registry::Registry;
+use swiftgit_server::session::advertise;
 use swiftgit_server::session::receive_pack::{PushPolicy, ReceivePackOptions};
 
 on_every_backend!(
     seed_walkthrough,
     ls_remote_in_every_protocol_version,
+    peeled_tags_are_listed_from_the_log,
     new_branch_update_and_tags,
     forced_push,
     deny_non_fast_forwards,
@@ -30,6 +36,60 @@ fn options_with(policy: PushPolicy) -> DaemonOptions {
         },
         ..DaemonOptions::default()
     }
+}
+
+/// A push records what its tags peel to in the ref log, so a fresh server lists annotated,
+/// nested and tree tags without the pack indexes: here they are deleted before it starts.
+fn peeled_tags_are_listed_from_the_log(backend: Backend) {
+    let Some(mut server) = Server::start(backend, DaemonOptions::default()) else {
+        return;
+    };
+    let repo = server.init_repo("peeled");
+    let url = server.url(&repo);
+    let git = Git::new();
+    let work = git.work_repo("work");
+    git.ok(&work, &["tag", "-a", "v1", "-m", "annotated"]);
+    git.ok(
+        &work,
+        &["tag", "-a", "nested", "-m", "a tag of a tag", "v1"],
+    );
+    let tree = git.rev(&work, "HEAD^{tree}");
+    git.ok(&work, &["tag", "-a", "treetag", "-m", "a tree", &tree]);
+    git.ok(&work, &["tag", "light"]);
+    git.ok(&work, &["push", "-q", &url, "master", "--tags"]);
+    let path = work.to_str().expect("a UTF-8 path");
+    let expected: BTreeMap<String, String> = git
+        .ls_remote(&work, path, &[])
+        .into_iter()
+        .filter(|(name, _)| name != "HEAD")
+        .collect();
+    assert_eq!(expected["refs/tags/nested^{}"], git.rev(&work, "master"));
+    assert_eq!(expected["refs/tags/treetag^{}"], tree);
+
+    for pack in server.packs(&repo) {
+        server
+            .block_on(
+                server
+                    .storage
+                    .delete(repo.as_str(), &pack.object_name("idx")),
+            )
+            .expect("delete the index");
+    }
+    let fresh = Registry::new(server.storage.clone(), OdbOptions::default());
+    let listed = server.block_on(async {
+        let handle = fresh.get(&repo).await.expect("open the repository");
+        let state = handle.repo.state();
+        advertise::refs_with_peeled(&handle, &state).await
+    });
+    let listed = listed.expect("listed from the log alone");
+    let mut found = BTreeMap::new();
+    for listed in listed {
+        found.insert(listed.name.clone(), listed.id.to_string());
+        if let Some(peeled) = listed.peeled {
+            found.insert(format!("{}^{{}}", listed.name), peeled.to_string());
+        }
+    }
+    assert_eq!(found, expected);
 }
 
 /// The seed's README, verbatim: clone the empty repository, push master to it as `alt`,

@@ -87,13 +87,45 @@ impl PackIndex {
             prefix_bits,
             pack_checksum,
         };
-        let mut by_offset: Vec<u32> = (0..index.ids.len() as u32).collect();
-        by_offset.sort_unstable_by_key(|&position| index.offset_at(position as usize));
+        let by_offset = index.positions_by_offset();
         for &position in &by_offset {
             index.sorted.push(index.offset_at(position as usize));
         }
         index.by_offset = by_offset;
         index
+    }
+
+    /// Every position, sorted by pack offset: a least-significant-digit radix sort, 8 bits a
+    /// pass over the bytes the largest offset needs (4 passes below 4 GiB). On the 403 000
+    /// objects of the medium bench repository it takes a fraction of a comparison sort's time,
+    /// which a fresh daemon pays before its first fetch.
+    fn positions_by_offset(&self) -> Vec<u32> {
+        let mut keys: Vec<(u64, u32)> = (0..self.ids.len())
+            .map(|position| (self.offset_at(position), position as u32))
+            .collect();
+        let largest = keys.iter().map(|&(offset, _)| offset).max().unwrap_or(0);
+        let passes = (u64::BITS - largest.leading_zeros()).div_ceil(8);
+        let mut sorted = vec![(0u64, 0u32); keys.len()];
+        for pass in 0..passes {
+            let digit = |offset: u64| ((offset >> (pass * 8)) & 0xff) as usize;
+            let mut starts = [0usize; 256];
+            for &(offset, _) in &keys {
+                starts[digit(offset)] += 1;
+            }
+            let mut total = 0;
+            for start in &mut starts {
+                let count = *start;
+                *start = total;
+                total += count;
+            }
+            for &key in &keys {
+                let slot = &mut starts[digit(key.0)];
+                sorted[*slot] = key;
+                *slot += 1;
+            }
+            std::mem::swap(&mut keys, &mut sorted);
+        }
+        keys.into_iter().map(|(_, position)| position).collect()
     }
 
     /// Decodes and verifies a version 2 index (both checksums' positions, fan-out consistency,
@@ -415,6 +447,32 @@ mod tests {
         corrupt[HEADER_LEN + 3] ^= 1;
         assert!(PackIndex::decode(&corrupt).is_err());
         assert!(PackIndex::decode(&bytes[..100]).is_err());
+    }
+
+    #[test]
+    fn the_offset_order_matches_a_comparison_sort() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut entries: Vec<IndexEntry> = (0..5_000u32)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let mut id = [0u8; HASH_LEN];
+                id[..4].copy_from_slice(&i.wrapping_mul(2654435761).to_be_bytes());
+                // Offsets one to five bytes wide; equal ones keep their order in both sorts.
+                let width = 8 * (1 + i % 5);
+                IndexEntry {
+                    id,
+                    crc32: 0,
+                    offset: 12 + (state & ((1 << width) - 1)),
+                }
+            })
+            .collect();
+        entries.sort_by_key(|e| e.id);
+        let index = PackIndex::from_sorted(&entries, [0; HASH_LEN]);
+        let mut expected: Vec<u32> = (0..entries.len() as u32).collect();
+        expected.sort_by_key(|&p| index.offset_at(p as usize));
+        assert_eq!(index.by_offset(), expected.as_slice());
     }
 
     #[test]

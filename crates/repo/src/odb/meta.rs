@@ -74,6 +74,11 @@ pub struct PackMeta {
 }
 
 impl PackMeta {
+    /// How many objects the metadata describes (the index must hold as many).
+    pub fn objects(&self) -> usize {
+        self.kinds.len()
+    }
+
     /// The type and size of the object at `position`.
     pub fn header_at(&self, position: usize) -> Option<(Kind, u64)> {
         let kind = kind_from_code(*self.kinds.get(position)?)?;
@@ -165,11 +170,9 @@ impl PackMeta {
 
     /// Decodes and verifies metadata that must belong to the pack `pack_checksum` with
     /// `objects` objects.
-    pub fn decode(
-        data: &[u8],
-        pack_checksum: &ObjectId,
-        objects: usize,
-    ) -> Result<PackMeta, String> {
+    /// Decodes and verifies metadata for the pack `pack_checksum` (its own SHA-1, format,
+    /// records in range). The caller checks [`PackMeta::objects`] against the index.
+    pub fn decode(data: &[u8], pack_checksum: &ObjectId) -> Result<PackMeta, String> {
         let body_len = data
             .len()
             .checked_sub(HASH_LEN)
@@ -194,11 +197,6 @@ impl PackMeta {
         }
         let pack_size = r.u64()?;
         let count = r.u32()? as usize;
-        if count != objects {
-            return Err(format!(
-                "metadata lists {count} objects, the index {objects}"
-            ));
-        }
         let kinds = r.take(count)?.to_vec();
         if kinds.iter().any(|&k| kind_from_code(k).is_none()) {
             return Err("unknown object type".into());

@@ -34,14 +34,16 @@ mod read;
 mod resolve;
 mod scan;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use gix_hash::ObjectId;
 use gix_object::Kind;
 use swiftgit_storage::Storage;
+use tokio::sync::OnceCell;
 
 pub use cache::MIN_BLOCK_BYTES;
 pub use error::{OdbError, OdbErrorKind, Result};
@@ -112,6 +114,9 @@ pub struct ObjectDb {
     options: OdbOptions,
     /// Replaced whole when packs are added, so a lookup works on one consistent set.
     packs: RwLock<Arc<PackSet>>,
+    /// Packs whose index is being downloaded, so that concurrent `add_packs` (a background
+    /// prefetch and a session, say) download each once.
+    loading: Mutex<HashMap<PackId, Arc<OnceCell<Arc<LoadedPack>>>>>,
     blocks: BlockCache,
     bases: DeltaBaseCache,
 }
@@ -142,29 +147,65 @@ impl ObjectDb {
             container,
             options,
             packs: RwLock::new(Arc::new(PackSet::default())),
+            loading: Mutex::new(HashMap::new()),
         };
         db.add_packs(packs).await?;
         Ok(db)
     }
 
-    /// Adds packs committed since (idempotent: known packs are skipped). Atomic for readers: a
-    /// lookup sees all of the new packs or none; on error none is added.
+    /// Adds packs committed since (idempotent: known packs are skipped, and a pack another
+    /// caller is loading is waited for, not downloaded again). Atomic for readers: a lookup
+    /// sees all of the new packs or none; on error none is added.
     pub async fn add_packs(&self, packs: &[PackId]) -> Result<()> {
-        let known = self.snapshot();
-        let mut wanted: Vec<PackId> = packs
-            .iter()
-            .copied()
-            .filter(|id| !known.packs.iter().any(|pack| pack.id == *id))
-            .collect();
-        wanted.dedup();
+        let wanted = self.missing(packs);
+        if wanted.is_empty() {
+            return Ok(());
+        }
         let loaded: Vec<Arc<LoadedPack>> = futures::stream::iter(wanted)
-            .map(|id| LoadedPack::load(&*self.storage, &self.container, id))
+            .map(|id| self.load_once(id))
             .buffered(self.options.concurrency.max(1))
-            .map_ok(Arc::new)
             .try_collect()
             .await?;
+        let ids: Vec<PackId> = loaded.iter().map(|pack| pack.id).collect();
         self.insert_packs(loaded);
+        let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            loading.remove(&id);
+        }
         Ok(())
+    }
+
+    /// Which of `packs` this database does not hold yet (in order, without repeats).
+    pub fn missing(&self, packs: &[PackId]) -> Vec<PackId> {
+        let known = self.snapshot();
+        let mut missing: Vec<PackId> = Vec::new();
+        for id in packs {
+            if !known.packs.iter().any(|pack| pack.id == *id) && !missing.contains(id) {
+                missing.push(*id);
+            }
+        }
+        missing
+    }
+
+    /// Loads pack `id`, or waits for the caller already loading it. A failed load is not
+    /// remembered: the next caller tries again.
+    async fn load_once(&self, id: PackId) -> Result<Arc<LoadedPack>> {
+        let cell = {
+            let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+            // Under the lock: a loader inserts its pack before it drops the pack's cell, so a
+            // pack is always in one of the two.
+            if let Some(pack) = self.snapshot().packs.iter().find(|pack| pack.id == id) {
+                return Ok(Arc::clone(pack));
+            }
+            loading.entry(id).or_default().clone()
+        };
+        cell.get_or_try_init(|| async {
+            LoadedPack::load(&*self.storage, &self.container, id)
+                .await
+                .map(Arc::new)
+        })
+        .await
+        .cloned()
     }
 
     /// Adds a pack that [`ObjectDb::ingest`] stored, once the caller has committed it, without

@@ -37,49 +37,54 @@ impl std::fmt::Debug for LoadedPack {
 }
 
 impl LoadedPack {
-    /// Downloads and verifies the `.idx` and `.meta` of `id`. A missing `.meta` is tolerated
-    /// (the pack's size then comes from a HEAD request).
+    /// Downloads and verifies the `.idx` and `.meta` of `id`: both requests at once, each file
+    /// decoded on a blocking thread as soon as it is in (a large index takes tens of
+    /// milliseconds of CPU to check and sort). A missing `.meta` is tolerated (the pack's size
+    /// then comes from a HEAD request).
     pub async fn load(storage: &dyn Storage, container: &str, id: PackId) -> Result<LoadedPack> {
         let idx_name = id.object_name("idx");
-        let idx = match storage.get(container, &idx_name).await {
-            Ok(found) => read_whole(found).await,
-            Err(e) => Err(e),
-        }
-        .map_err(|e| OdbError::storage(format!("reading {container}/{idx_name}"), e))?;
-        let index = PackIndex::decode(&idx).map_err(|detail| OdbError::CorruptStored {
-            pack: id,
-            detail: format!("{idx_name}: {detail}"),
-        })?;
-        drop(idx);
+        let meta_name = id.object_name("meta");
+        let index = async {
+            let bytes = download(storage, container, &idx_name)
+                .await?
+                .ok_or_else(|| {
+                    OdbError::storage(
+                        format!("reading {container}/{idx_name}"),
+                        StorageError::not_found(container, &idx_name),
+                    )
+                })?;
+            decode_blocking(id, &idx_name, move || PackIndex::decode(&bytes)).await
+        };
+        let meta = async {
+            match download(storage, container, &meta_name).await? {
+                Some(bytes) => {
+                    let pack = id.0;
+                    decode_blocking(id, &meta_name, move || PackMeta::decode(&bytes, &pack))
+                        .await
+                        .map(Some)
+                }
+                None => Ok(None),
+            }
+        };
+        let (index, meta) = futures::try_join!(index, meta)?;
         if index.pack_checksum() != id.0 {
             return Err(OdbError::CorruptStored {
                 pack: id,
                 detail: format!("{idx_name} describes pack {}", index.pack_checksum()),
             });
         }
-        let meta_name = id.object_name("meta");
-        let meta = match storage.get(container, &meta_name).await {
-            Ok(found) => {
-                let bytes = read_whole(found).await.map_err(|e| {
-                    OdbError::storage(format!("reading {container}/{meta_name}"), e)
-                })?;
-                Some(
-                    PackMeta::decode(&bytes, &id.0, index.len()).map_err(|detail| {
-                        OdbError::CorruptStored {
-                            pack: id,
-                            detail: format!("{meta_name}: {detail}"),
-                        }
-                    })?,
-                )
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(OdbError::storage(
-                    format!("reading {container}/{meta_name}"),
-                    e,
-                ));
-            }
-        };
+        if let Some(meta) = &meta
+            && meta.objects() != index.len()
+        {
+            return Err(OdbError::CorruptStored {
+                pack: id,
+                detail: format!(
+                    "{meta_name} lists {} objects, the index {}",
+                    meta.objects(),
+                    index.len()
+                ),
+            });
+        }
         let pack_name = id.object_name("pack");
         let size = match &meta {
             Some(meta) => meta.pack_size,
@@ -129,6 +134,34 @@ impl LoadedPack {
 
 /// The whole body of `found` in one buffer of its announced size (collecting the pieces first
 /// and joining them would hold the file twice).
+/// The whole object `name`, or `None` if it does not exist.
+async fn download(storage: &dyn Storage, container: &str, name: &str) -> Result<Option<Vec<u8>>> {
+    let fetched = match storage.get(container, name).await {
+        Ok(found) => read_whole(found).await,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => Err(e),
+    };
+    fetched
+        .map(Some)
+        .map_err(|e| OdbError::storage(format!("reading {container}/{name}"), e))
+}
+
+/// Runs `decode` on a blocking thread; its error becomes [`OdbError::CorruptStored`] naming
+/// `file`.
+async fn decode_blocking<T: Send + 'static>(
+    pack: PackId,
+    file: &str,
+    decode: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+) -> Result<T> {
+    let decoded = tokio::task::spawn_blocking(decode)
+        .await
+        .map_err(|e| OdbError::Internal(format!("decoding {file} failed: {e}")))?;
+    decoded.map_err(|detail| OdbError::CorruptStored {
+        pack,
+        detail: format!("{file}: {detail}"),
+    })
+}
+
 async fn read_whole(found: GetResult) -> std::result::Result<Vec<u8>, StorageError> {
     let mut data = Vec::with_capacity(usize::try_from(found.meta.size).unwrap_or(0).min(1 << 30));
     let mut body = found.body;

@@ -4,19 +4,25 @@
 //!
 //! ```text
 //! swiftgit/log/<seq>         {"format":"swiftgit-log-entry/1","seq":7,"time_ms":…,"nonce":"…",
-//!                             "reset":{…snapshot…}?, "refs":[{"name":…,"old":hex|null,"new":hex|null}],
+//!                             "reset":{…snapshot…}?,
+//!                             "refs":[{"name":…,"old":hex|null,"new":hex|null,"peeled":hex|""?}],
 //!                             "head":{"symref":"refs/heads/main"}|{"detached":hex}?,
 //!                             "packs_added":[hex], "packs_removed":[hex]}
 //! swiftgit/checkpoint/<seq>  {"format":"swiftgit-checkpoint/1","seq":…,"time_ms":…,
-//!                             "head":…,"refs":{"refs/heads/master":hex,…},"packs":[hex]}
+//!                             "head":…,"refs":{"refs/heads/master":hex,…},"packs":[hex],
+//!                             "peeled":{"refs/tags/v1":hex|"",…}?}
 //! swiftgit/latest            {"format":"swiftgit-latest/1","checkpoint":seq|null,"seq":…}
 //! ```
+//!
+//! `peeled` (added without a format change: readers ignore fields they do not know) records
+//! what a ref's new value peels to: the hex id for an annotated tag, `""` for any other object;
+//! absent, it was not recorded and a server peels through the objects.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{LogEntry, RefChange, RepoState, Snapshot};
+use super::state::{LogEntry, Peeled, RefChange, RepoState, Snapshot};
 use super::{Head, RefName};
 use crate::{ObjectId, PackId};
 
@@ -63,6 +69,8 @@ struct SnapshotWire {
     head: HeadWire,
     refs: BTreeMap<String, String>,
     packs: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    peeled: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,6 +78,8 @@ struct RefChangeWire {
     name: String,
     old: Option<String>,
     new: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    peeled: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,6 +130,7 @@ pub fn encode_entry(entry: &LogEntry) -> Vec<u8> {
                 name: change.name.to_string(),
                 old: change.old.map(|id| id.to_string()),
                 new: change.new.map(|id| id.to_string()),
+                peeled: change.peeled.map(peeled_to_wire),
             })
             .collect(),
         head: entry.head.as_ref().map(head_to_wire),
@@ -146,6 +157,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LogEntry, FormatError> {
                 name: ref_name(change.name)?,
                 old: change.old.as_deref().map(object_id).transpose()?,
                 new: change.new.as_deref().map(object_id).transpose()?,
+                peeled: change.peeled.as_deref().map(peeled_from_wire).transpose()?,
             })
         })
         .collect::<Result<_, FormatError>>()?;
@@ -175,12 +187,7 @@ pub fn decode_checkpoint(bytes: &[u8]) -> Result<RepoState, FormatError> {
     check_format(bytes, CHECKPOINT_FORMAT)?;
     let wire: CheckpointWire = serde_json::from_slice(bytes).map_err(invalid)?;
     let snapshot = snapshot_from_wire(wire.snapshot)?;
-    Ok(RepoState::new(
-        wire.seq,
-        snapshot.head,
-        snapshot.refs,
-        snapshot.packs,
-    ))
+    Ok(RepoState::from_snapshot(wire.seq, snapshot))
 }
 
 pub fn encode_hint(hint: Hint) -> Vec<u8> {
@@ -258,6 +265,23 @@ fn snapshot_to_wire(snapshot: &Snapshot) -> SnapshotWire {
             .map(|(name, id)| (name.to_string(), id.to_string()))
             .collect(),
         packs: snapshot.packs.iter().map(|p| p.0.to_string()).collect(),
+        peeled: snapshot
+            .peeled
+            .iter()
+            .map(|(name, peeled)| (name.to_string(), peeled_to_wire(*peeled)))
+            .collect(),
+    }
+}
+
+fn peeled_to_wire(peeled: Peeled) -> String {
+    peeled.map(|id| id.to_string()).unwrap_or_default()
+}
+
+fn peeled_from_wire(text: &str) -> Result<Peeled, FormatError> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        object_id(text).map(Some)
     }
 }
 
@@ -268,10 +292,16 @@ fn snapshot_from_wire(wire: SnapshotWire) -> Result<Snapshot, FormatError> {
         .map(|(name, hex)| Ok((ref_name(name)?, object_id(&hex)?)))
         .collect::<Result<BTreeMap<_, _>, FormatError>>()?;
     let packs: BTreeSet<PackId> = packs(&wire.packs)?.into_iter().collect();
+    let peeled = wire
+        .peeled
+        .into_iter()
+        .map(|(name, text)| Ok((ref_name(name)?, peeled_from_wire(&text)?)))
+        .collect::<Result<BTreeMap<_, _>, FormatError>>()?;
     Ok(Snapshot {
         head: head_from_wire(wire.head)?,
         refs,
         packs,
+        peeled,
     })
 }
 
@@ -297,17 +327,26 @@ mod tests {
                 head: Head::Symbolic(name("refs/heads/main")),
                 refs: [(name("refs/heads/main"), id(1))].into(),
                 packs: [PackId(id(9))].into(),
+                peeled: [(name("refs/heads/main"), None)].into(),
             }),
             refs: vec![
                 RefChange {
                     name: name("refs/heads/main"),
                     old: Some(id(1)),
                     new: Some(id(2)),
+                    peeled: Some(None),
                 },
                 RefChange {
                     name: name("refs/tags/v1"),
                     old: Some(id(3)),
                     new: None,
+                    peeled: None,
+                },
+                RefChange {
+                    name: name("refs/tags/v2"),
+                    old: None,
+                    new: Some(id(8)),
+                    peeled: Some(Some(id(2))),
                 },
             ],
             head: Some(Head::Detached(id(2))),
@@ -330,15 +369,50 @@ mod tests {
     }
 
     #[test]
+    fn entries_without_peeled_values_still_decode() {
+        let old = br#"{"format":"swiftgit-log-entry/1","seq":3,"time_ms":0,"nonce":"1",
+            "refs":[{"name":"refs/tags/v1","old":null,"new":"0101010101010101010101010101010101010101"}]}"#;
+        let entry = decode_entry(old).expect("decodes");
+        assert_eq!(entry.refs[0].peeled, None);
+        let mut state = RepoState::new(
+            2,
+            Head::Symbolic(name("refs/heads/master")),
+            [(name("refs/tags/v1"), id(7))].into(),
+            BTreeSet::new(),
+        );
+        state.peeled.insert(name("refs/tags/v1"), Some(id(2)));
+        state.apply(&entry);
+        assert_eq!(state.get("refs/tags/v1"), Some(id(1)));
+        assert_eq!(
+            state.peeled(&name("refs/tags/v1")),
+            None,
+            "the old peeled value went with the old value"
+        );
+    }
+
+    #[test]
     fn checkpoints_and_hints_round_trip() {
-        let state = RepoState::new(
+        let mut state = RepoState::new(
             9,
             Head::Symbolic(name("refs/heads/master")),
-            [(name("refs/heads/master"), id(4))].into(),
+            [
+                (name("refs/heads/master"), id(4)),
+                (name("refs/tags/v1"), id(3)),
+                (name("refs/tags/v2"), id(2)),
+            ]
+            .into(),
             [PackId(id(5)), PackId(id(6))].into(),
         );
+        state.peeled = [
+            (name("refs/heads/master"), None),
+            (name("refs/tags/v1"), Some(id(4))),
+        ]
+        .into();
         let decoded = decode_checkpoint(&encode_checkpoint(&state, 1)).expect("decodes");
         assert_eq!(decoded, state);
+        assert_eq!(decoded.peeled(&name("refs/tags/v1")), Some(Some(id(4))));
+        assert_eq!(decoded.peeled(&name("refs/heads/master")), Some(None));
+        assert_eq!(decoded.peeled(&name("refs/tags/v2")), None);
         let hint = Hint {
             checkpoint: Some(8),
             seq: 12,

@@ -29,6 +29,6 @@ pub mod verify;
 pub use committer::{Append, Committer, CreateOnly};
 pub use error::{CommitError, LogError};
 pub use name::{RefName, RefNameError, RefNameRule};
-pub use state::{Head, LogEntry, RefChange, RepoState, Snapshot};
+pub use state::{Head, LogEntry, Peeled, RefChange, RepoState, Snapshot};
 pub use transaction::{Expected, New, RefTransaction, RefUpdate, Rejection};
 pub use verify::{LogReport, verify_log};

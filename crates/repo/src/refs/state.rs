@@ -26,6 +26,12 @@ impl fmt::Display for Head {
     }
 }
 
+/// What a ref's value peels to, as the writer that set the ref recorded it: `None` when the
+/// value is not an annotated tag, else the first object that is not a tag at the end of its
+/// chain of tags. Recorded so that a server can advertise peeled tags (`^{}` lines, `peeled:`)
+/// without loading the pack indexes.
+pub type Peeled = Option<ObjectId>;
+
 /// The state of a repository after the log entry [`RepoState::seq`]: every ref, HEAD, and the
 /// set of packs whose objects are live. Immutable; a commit produces a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +40,9 @@ pub struct RepoState {
     pub(crate) head: Head,
     pub(crate) refs: BTreeMap<RefName, ObjectId>,
     pub(crate) packs: BTreeSet<PackId>,
+    /// The peeled values recorded for refs (a subset of `refs`: entries written without them,
+    /// by older versions or by tools, leave their refs out).
+    pub(crate) peeled: BTreeMap<RefName, Peeled>,
 }
 
 impl RepoState {
@@ -48,12 +57,16 @@ impl RepoState {
             head,
             refs,
             packs,
+            peeled: BTreeMap::new(),
         }
     }
 
     /// The state `snapshot` after entry `seq` (for tools that write logs or checkpoints).
     pub fn from_snapshot(seq: u64, snapshot: Snapshot) -> RepoState {
-        RepoState::new(seq, snapshot.head, snapshot.refs, snapshot.packs)
+        let mut state = RepoState::new(seq, snapshot.head, snapshot.refs, snapshot.packs);
+        state.peeled = snapshot.peeled;
+        state.peeled.retain(|name, _| state.refs.contains_key(name));
+        state
     }
 
     /// The state before the first log entry: no refs, no packs, HEAD → `refs/heads/master`.
@@ -110,6 +123,11 @@ impl RepoState {
         &self.packs
     }
 
+    /// What ref `name` peels to, if its writer recorded it (see [`Peeled`]).
+    pub fn peeled(&self, name: &RefName) -> Option<Peeled> {
+        self.peeled.get(name).copied()
+    }
+
     /// Whether two states hold the same refs, HEAD and packs, whatever their `seq`.
     pub fn same_contents(&self, other: &RepoState) -> bool {
         self.head == other.head && self.refs == other.refs && self.packs == other.packs
@@ -125,6 +143,8 @@ impl RepoState {
             self.head = reset.head.clone();
             self.refs = reset.refs.clone();
             self.packs = reset.packs.clone();
+            self.peeled = reset.peeled.clone();
+            self.peeled.retain(|name, _| reset.refs.contains_key(name));
         }
         for change in &entry.refs {
             if self.refs.get(&change.name).copied() != change.old {
@@ -133,6 +153,10 @@ impl RepoState {
             match change.new {
                 Some(id) => self.refs.insert(change.name.clone(), id),
                 None => self.refs.remove(&change.name),
+            };
+            match change.peeled.filter(|_| change.new.is_some()) {
+                Some(peeled) => self.peeled.insert(change.name.clone(), peeled),
+                None => self.peeled.remove(&change.name),
             };
         }
         if let Some(head) = &entry.head {
@@ -154,6 +178,8 @@ pub struct Snapshot {
     pub head: Head,
     pub refs: BTreeMap<RefName, ObjectId>,
     pub packs: BTreeSet<PackId>,
+    /// Recorded peeled values (refs without one are left out).
+    pub peeled: BTreeMap<RefName, Peeled>,
 }
 
 impl From<&RepoState> for Snapshot {
@@ -162,6 +188,7 @@ impl From<&RepoState> for Snapshot {
             head: state.head.clone(),
             refs: state.refs.clone(),
             packs: state.packs.clone(),
+            peeled: state.peeled.clone(),
         }
     }
 }
@@ -173,6 +200,8 @@ pub struct RefChange {
     pub old: Option<ObjectId>,
     /// `None` deletes the ref.
     pub new: Option<ObjectId>,
+    /// What `new` peels to, if the writer recorded it.
+    pub peeled: Option<Peeled>,
 }
 
 /// One committed transaction: the immutable object `swiftgit/log/<seq>`.

@@ -1,10 +1,10 @@
 //! Multi-ref transactions: what a caller asks for, and the check that turns it into the changes
 //! of one log entry or rejects it as a whole.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::state::{RefChange, RepoState};
+use super::state::{Peeled, RefChange, RepoState};
 use super::{Head, RefName};
 use crate::{ObjectId, PackId};
 
@@ -74,6 +74,9 @@ pub struct RefTransaction {
     pub packs_added: Vec<PackId>,
     /// Packs whose objects stop being live (after a repack). They are not deleted here.
     pub packs_removed: Vec<PackId>,
+    /// What the new values of updated refs peel to, recorded in the log with them (see
+    /// [`Peeled`]); refs left out are recorded as not known.
+    pub peeled: BTreeMap<RefName, Peeled>,
 }
 
 impl RefTransaction {
@@ -98,6 +101,12 @@ impl RefTransaction {
 
     pub fn with_pack_removed(mut self, pack: PackId) -> RefTransaction {
         self.packs_removed.push(pack);
+        self
+    }
+
+    /// Records what the new value of `name` peels to.
+    pub fn with_peeled(mut self, name: RefName, peeled: Peeled) -> RefTransaction {
+        self.peeled.insert(name, peeled);
         self
     }
 
@@ -162,6 +171,7 @@ impl RefTransaction {
                     name: update.name.clone(),
                     old: actual,
                     new,
+                    peeled: new.and_then(|_| self.peeled.get(&update.name).copied()),
                 });
             }
         }

@@ -120,6 +120,7 @@ impl Repository {
                 head: Head::Symbolic(head),
                 refs: BTreeMap::new(),
                 packs: BTreeSet::new(),
+                peeled: BTreeMap::new(),
             }),
             refs: Vec::new(),
             head: None,

@@ -42,6 +42,7 @@ async fn build_log(storage: &dyn Storage, container: &str, transactions: u64) ->
             head: Head::Symbolic(r("refs/heads/master")),
             refs: BTreeMap::new(),
             packs: BTreeSet::new(),
+            peeled: BTreeMap::new(),
         },
     );
     let mut objects: Vec<(String, Vec<u8>)> = Vec::new();
@@ -54,6 +55,7 @@ async fn build_log(storage: &dyn Storage, container: &str, transactions: u64) ->
                 old: state.get(name.as_str()),
                 name,
                 new: Some(new),
+                peeled: None,
             })
             .collect();
         let entry = LogEntry {

@@ -17,10 +17,11 @@ use swiftgit_repo::odb::{ObjectDb, OdbError};
 use swiftgit_repo::{Head, ObjectId, RepoState};
 
 use crate::registry::RepoHandle;
+use crate::session::error::SessionError;
 
 /// Tag chains longer than this are not peeled further (git stops at the first non-tag; a
 /// chain this long is a crafted repository).
-const MAX_TAG_CHAIN: usize = 64;
+pub const MAX_TAG_CHAIN: usize = 64;
 
 /// A ref with its peeled value, as listed to clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,17 +50,24 @@ pub async fn peel(odb: &ObjectDb, id: ObjectId) -> Result<Option<ObjectId>, OdbE
     Ok(peeled)
 }
 
-/// Every ref of `state`, sorted by name, with peeled values (cached in `handle`).
+/// Every ref of `state`, sorted by name, with peeled values (cached in `handle`; the object
+/// database is waited for only when one is not).
 pub async fn refs_with_peeled(
     handle: &RepoHandle,
     state: &RepoState,
-) -> Result<Vec<ListedRef>, OdbError> {
+) -> Result<Vec<ListedRef>, SessionError> {
     let mut listed = Vec::with_capacity(state.refs().len());
     for (name, id) in state.refs() {
-        let peeled = match handle.cached_peel(id) {
+        let peeled = match state.peeled(name).or_else(|| handle.cached_peel(id)) {
             Some(peeled) => peeled,
             None => {
-                let peeled = peel(&handle.odb, *id).await?;
+                let odb = handle.objects(state).await?;
+                let peeled = peel(odb, *id)
+                    .await
+                    .map_err(|source| SessionError::Objects {
+                        repo: handle.repo.name().to_string(),
+                        source,
+                    })?;
                 handle.remember_peel(*id, peeled);
                 peeled
             }
@@ -196,6 +204,7 @@ mod tests {
                     .map(|(name, byte)| (RefName::new(*name).unwrap(), id(*byte)))
                     .collect::<BTreeMap<_, _>>(),
                 packs: BTreeSet::new(),
+                peeled: BTreeMap::new(),
             },
         )
     }

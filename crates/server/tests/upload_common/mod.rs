@@ -197,12 +197,14 @@ impl UploadServer {
         let wanted = source_refs(git, source);
         self.block_on(async {
             let handle = self.registry.get(repo).await.expect("open the repository");
+            let state = handle.repo.state();
             let ingested = handle
-                .odb
+                .objects(&state)
+                .await
+                .expect("load the pack indexes")
                 .ingest(pack, &IngestLimits::default(), Arc::new(()))
                 .await
                 .expect("ingest the pack");
-            let state = handle.repo.state();
             let mut transaction = RefTransaction::new();
             for (name, id) in &wanted {
                 let name = RefName::new(name.clone()).expect("a valid ref name");
@@ -227,7 +229,7 @@ impl UploadServer {
                 transaction = transaction.with_pack_added(pack);
             }
             handle.repo.commit(transaction).await.expect("commit");
-            handle.odb.add_ingested(&ingested);
+            handle.add_ingested(&ingested);
         });
     }
 

@@ -15,7 +15,10 @@
 //! The pushed pack rides in the same transaction ([`RefTransaction::with_pack_added`]), so it
 //! becomes live exactly when the first ref that may point into it does, and never otherwise.
 
-use swiftgit_repo::{CommitError, PackId, RefTransaction, RefUpdate, Repository};
+use std::collections::BTreeMap;
+
+use swiftgit_repo::refs::Peeled;
+use swiftgit_repo::{CommitError, PackId, RefName, RefTransaction, RefUpdate, Repository};
 
 use super::checks::Decision;
 
@@ -35,11 +38,13 @@ pub(super) struct Applied {
     pub pack_committed: bool,
 }
 
-/// Commits the accepted decisions (see the module documentation for atomicity). `pack` is the
-/// pushed pack if it may be committed. Messages for the pusher are appended to `messages`.
+/// Commits the accepted decisions (see the module documentation for atomicity), recording the
+/// `peeled` values of their new values. `pack` is the pushed pack if it may be committed.
+/// Messages for the pusher are appended to `messages`.
 pub(super) async fn apply(
     repo: &Repository,
     decisions: Vec<Decision>,
+    peeled: &BTreeMap<RefName, Peeled>,
     pack: Option<PackId>,
     atomic: bool,
     messages: &mut Vec<String>,
@@ -64,6 +69,9 @@ pub(super) async fn apply(
     while !pending.is_empty() {
         let mut transaction = RefTransaction::new();
         for (_, update) in &pending {
+            if let Some(value) = peeled.get(&update.name) {
+                transaction = transaction.with_peeled(update.name.clone(), *value);
+            }
             transaction = transaction.with_update(update.clone());
         }
         if let Some(pack) = pack {

@@ -11,14 +11,16 @@
 //! tags name). A pack that refers to a missing object is never committed, so every ref pointing
 //! into it is refused; refs pointing at objects the repository already has are unaffected.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use swiftgit_protocol::receive_pack::{RefUpdate as PushedCommand, UpdateKind};
 use swiftgit_protocol::ref_name;
 use swiftgit_repo::odb::{IngestedPack, ObjectDb};
-use swiftgit_repo::{ObjectId, RefName, RefUpdate, RepoState};
+use swiftgit_repo::refs::Peeled;
+use swiftgit_repo::{New, ObjectId, RefName, RefUpdate, RepoState};
 
 use super::ancestry::{self, Ancestry};
+use crate::session::advertise::MAX_TAG_CHAIN;
 
 /// What the server refuses, whatever the client asks (git's `receive.deny*` settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +166,54 @@ async fn check_command(
             })
         }
     }
+}
+
+/// What the accepted updates' new values peel to, recorded with them in the log so that a
+/// fresh server advertises them without loading pack indexes: from the pushed pack's metadata,
+/// else the repository's objects. A value whose chain cannot be followed (a read failed, the
+/// chain is too long) is left out, and servers peel it through the objects, as they do refs
+/// written before peeled values were recorded.
+pub(super) async fn peel_accepted(
+    decisions: &[Decision],
+    context: &CheckContext<'_>,
+) -> BTreeMap<RefName, Peeled> {
+    let mut peeled = BTreeMap::new();
+    for decision in decisions {
+        if let Decision::Accept(RefUpdate {
+            name,
+            new: New::Value(id),
+            ..
+        }) = decision
+            && let Some(value) = peel_pushed(*id, context).await
+        {
+            peeled.insert(name.clone(), value);
+        }
+    }
+    peeled
+}
+
+async fn peel_pushed(id: ObjectId, context: &CheckContext<'_>) -> Option<Peeled> {
+    let mut current = id;
+    let mut peeled = None;
+    for _ in 0..MAX_TAG_CHAIN {
+        let tag = match context.pack.filter(|pack| pack.contains(&current)) {
+            Some(pack) => {
+                // Without metadata the pack cannot say whether the object is a tag.
+                pack.header(&current)?;
+                pack.tag_info(&current)
+            }
+            None if context.odb.contains(&current) => context.odb.tag_info(&current).await.ok()?,
+            None => return None,
+        };
+        match tag {
+            Some(tag) => {
+                current = tag.target;
+                peeled = Some(current);
+            }
+            None => return Some(peeled),
+        }
+    }
+    None
 }
 
 /// The ref name as the repository's type, if it passes git's rule for pushed refs (`refs/`

@@ -36,7 +36,7 @@ use swiftgit_protocol::receive_pack::{
     CommandStatus, PushRequest, ReceiveRequest, Report, encode_report, encode_report_sideband,
     parse_push_request,
 };
-use swiftgit_repo::odb::{IngestLimits, IngestedPack};
+use swiftgit_repo::odb::{IngestLimits, IngestedPack, ObjectDb};
 use swiftgit_repo::refs::RepoState;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
@@ -134,8 +134,11 @@ where
         ..PushSummary::default()
     };
 
+    // The indexes have been loading since the advertisement went out; a thin pack's bases and
+    // the connectivity checks need them.
+    let odb = handle.objects(&state).await?;
     let pack = if request.expects_pack() {
-        match receive_pack(handle, input, output, &request, options).await {
+        match receive_pack(odb, input, output, &request, options).await {
             Ok(pack) => Some(pack),
             Err(error) => {
                 let message = message_with_sources(&error);
@@ -155,7 +158,7 @@ where
 
     let context = CheckContext {
         state: &state,
-        odb: &handle.odb,
+        odb,
         pack: pack.as_ref(),
         shallow: !request.shallows.is_empty(),
         policy: &options.policy,
@@ -171,9 +174,11 @@ where
         .iter()
         .filter(|decision| matches!(decision, Decision::Accept(_)))
         .count();
+    let peeled = checks::peel_accepted(&decisions, &context).await;
     let applied = apply::apply(
         &handle.repo,
         decisions,
+        &peeled,
         committable.and_then(IngestedPack::pack_id),
         request.capabilities.atomic,
         &mut messages,
@@ -182,7 +187,7 @@ where
     if applied.pack_committed
         && let Some(pack) = committable
     {
-        handle.odb.add_ingested(pack);
+        handle.add_ingested(pack);
     }
     summary.updated = applied
         .outcomes
@@ -224,7 +229,7 @@ pub async fn advertise_refs<W: AsyncWrite + Unpin>(
 
 /// Reads and ingests the pack that follows the commands, with progress when wanted.
 async fn receive_pack<R, W>(
-    handle: &RepoHandle,
+    odb: &ObjectDb,
     input: &mut PktStream<R>,
     output: &mut PktSink<W>,
     request: &PushRequest,
@@ -239,9 +244,7 @@ where
     let stream = IdleTimeoutReader::new(input.reader_mut(), idle_timeout);
     let pack_stream = std::io::Cursor::new(buffered).chain(stream);
     let counters = Arc::new(IngestCounters::default());
-    let ingest = handle
-        .odb
-        .ingest(pack_stream, &options.limits, counters.clone());
+    let ingest = odb.ingest(pack_stream, &options.limits, counters.clone());
     let show_progress = request.capabilities.side_band_64k && !request.capabilities.quiet;
     if show_progress {
         progress::with_progress(ingest, &counters, output, options.progress_interval).await

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use swiftgit_protocol::sideband::SidebandMode;
+use swiftgit_repo::odb::ObjectDb;
 use tokio::io::AsyncWrite;
 
 use super::{UploadOutcome, UploadPackError, UploadPackOptions};
@@ -25,6 +26,7 @@ pub struct PackFormat {
 /// sent on band 3 (when side-band is on) and returned as [`UploadPackError::Reported`].
 pub async fn send_pack<W: AsyncWrite + Unpin>(
     handle: &RepoHandle,
+    odb: &ObjectDb,
     request: &WalkRequest,
     format: PackFormat,
     options: &UploadPackOptions,
@@ -32,7 +34,7 @@ pub async fn send_pack<W: AsyncWrite + Unpin>(
     outcome: &mut UploadOutcome,
 ) -> Result<PackStats, UploadPackError> {
     let mut out = PackOutput::new(sink, format.sideband, format.progress);
-    let result = walk_and_write(handle, request, format, options, &mut out).await;
+    let result = walk_and_write(handle, odb, request, format, options, &mut out).await;
     match result {
         Ok(stats) => {
             out.flush().await.map_err(pack_io)?;
@@ -58,6 +60,7 @@ fn pack_io(error: std::io::Error) -> UploadPackError {
 
 async fn walk_and_write<W: AsyncWrite + Unpin>(
     handle: &RepoHandle,
+    odb: &ObjectDb,
     request: &WalkRequest,
     format: PackFormat,
     options: &UploadPackOptions,
@@ -66,7 +69,7 @@ async fn walk_and_write<W: AsyncWrite + Unpin>(
     let counted = WalkProgress::default();
     let started = Instant::now();
     let walked = {
-        let mut walking = std::pin::pin!(walk::walk(&handle.odb, request, &counted));
+        let mut walking = std::pin::pin!(walk::walk(odb, request, &counted));
         let tick = if out.shows_progress() {
             options.progress_interval
         } else {
@@ -104,7 +107,7 @@ async fn walk_and_write<W: AsyncWrite + Unpin>(
         "walked"
     );
     let stats = write_pack(
-        &handle.odb,
+        odb,
         PackRequest {
             objects: &walked.objects,
             client_has: &walked.client_has,

@@ -16,6 +16,7 @@ use swiftgit_protocol::upload_pack::{
     parse_upload_request,
 };
 use swiftgit_repo::ObjectId;
+use swiftgit_repo::odb::ObjectDb;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::negotiation::{Have, Negotiation};
@@ -43,13 +44,7 @@ where
     let mut outcome = UploadOutcome::default();
     let repo = handle.repo.name().to_string();
     let state = handle.repo.state();
-    handle.sync_packs(&state).await?;
-    let refs = advertise::refs_with_peeled(handle, &state)
-        .await
-        .map_err(|source| SessionError::Objects {
-            repo: repo.clone(),
-            source,
-        })?;
+    let refs = advertise::refs_with_peeled(handle, &state).await?;
     if advertise {
         let (advertised, symrefs) = advertise::upload_pack_refs(&state, &refs);
         let capabilities = options.features.advertise(&symrefs);
@@ -90,12 +85,13 @@ where
     } else {
         WantPolicy::Tips
     };
-    wants::check(handle, &wanted, &wants::tips(&state, &refs), policy)?;
-    let commit_wants = wants::peeled_commits(&handle.odb, &wanted).await?;
+    let odb = handle.objects(&state).await?;
+    wants::check(odb, &wanted, &wants::tips(&state, &refs), policy)?;
+    let commit_wants = wants::peeled_commits(odb, &wanted).await?;
     let not = wants::resolve_deepen_not(&state, &deepen.not)?;
-    let not = wants::peeled_commits(&handle.odb, &not).await?;
+    let not = wants::peeled_commits(odb, &not).await?;
     let plan = shallow::plan(
-        &handle.odb,
+        odb,
         ShallowRequest {
             wants: &commit_wants,
             client_shallows: &shallows,
@@ -112,11 +108,11 @@ where
         output.flush().await.map_err(SessionError::Write)?;
     }
 
-    let mut negotiation = Negotiation::new(&handle.odb, &wanted)
+    let mut negotiation = Negotiation::new(odb, &wanted)
         .await
         .map_err(UploadPackError::from)?;
     if !negotiate(
-        handle,
+        odb,
         input,
         output,
         options,
@@ -142,7 +138,7 @@ where
         thin: caps.thin_pack,
         ofs_delta: caps.ofs_delta,
     };
-    response::send_pack(handle, &request, format, options, output, &mut outcome).await?;
+    response::send_pack(handle, odb, &request, format, options, output, &mut outcome).await?;
     if caps.sideband.is_some() {
         encode::flush(&mut output.buf);
         output.flush().await.map_err(SessionError::Write)?;
@@ -153,7 +149,7 @@ where
 /// Runs the have rounds. `Ok(true)`: send the pack now; `Ok(false)`: a stateless request was
 /// answered and the client will come back with more haves.
 async fn negotiate<R, W>(
-    handle: &RepoHandle,
+    odb: &ObjectDb,
     input: &mut PktStream<R>,
     output: &mut PktSink<W>,
     options: &UploadPackOptions,
@@ -165,7 +161,6 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let odb = &handle.odb;
     let mode = caps.ack_mode;
     let mut last_common: Option<ObjectId> = None;
     let mut sent_ready = false;

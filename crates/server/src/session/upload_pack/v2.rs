@@ -76,13 +76,7 @@ async fn ls_refs<W: AsyncWrite + Unpin>(
     output: &mut PktSink<W>,
 ) -> Result<(), SessionError> {
     let state = handle.repo.state();
-    handle.sync_packs(&state).await?;
-    let refs = advertise::refs_with_peeled(handle, &state)
-        .await
-        .map_err(|source| SessionError::Objects {
-            repo: handle.repo.name().to_string(),
-            source,
-        })?;
+    let refs = advertise::refs_with_peeled(handle, &state).await?;
     for listed in advertise::ls_refs(request, &state, &refs) {
         v2::encode_ls_refs_ref(&mut output.buf, &listed)?;
     }
@@ -97,9 +91,8 @@ async fn fetch<W: AsyncWrite + Unpin>(
     output: &mut PktSink<W>,
     outcome: &mut UploadOutcome,
 ) -> Result<(), SessionError> {
-    let odb = &handle.odb;
     let state = handle.repo.state();
-    handle.sync_packs(&state).await?;
+    let odb = handle.objects(&state).await?;
     let mut wanted = request.wants.clone();
     let mut wanted_refs = Vec::new();
     for name in &request.want_refs {
@@ -119,7 +112,7 @@ async fn fetch<W: AsyncWrite + Unpin>(
         // As C git: a request without wants is answered with nothing.
         return Ok(());
     }
-    wants::check(handle, &wanted, &Default::default(), WantPolicy::AnyObject)?;
+    wants::check(odb, &wanted, &Default::default(), WantPolicy::AnyObject)?;
 
     let mut negotiation = Negotiation::new(odb, &wanted)
         .await
@@ -192,7 +185,7 @@ async fn fetch<W: AsyncWrite + Unpin>(
         thin: request.thin_pack,
         ofs_delta: request.ofs_delta,
     };
-    response::send_pack(handle, &walk_request, format, options, output, outcome).await?;
+    response::send_pack(handle, odb, &walk_request, format, options, output, outcome).await?;
     encode::flush(&mut output.buf);
     output.flush().await.map_err(SessionError::Write)
 }

@@ -12,7 +12,6 @@ use swiftgit_repo::odb::ObjectDb;
 use swiftgit_repo::{ObjectId, RepoState};
 
 use super::UploadPackError;
-use crate::registry::RepoHandle;
 use crate::session::advertise::ListedRef;
 use crate::walk::tags;
 
@@ -35,7 +34,7 @@ pub fn tips(state: &RepoState, refs: &[ListedRef]) -> HashSet<ObjectId> {
 
 /// Checks every want: present in the repository and allowed by `policy`.
 pub fn check(
-    handle: &RepoHandle,
+    odb: &ObjectDb,
     wants: &[ObjectId],
     tips: &HashSet<ObjectId>,
     policy: WantPolicy,
@@ -45,7 +44,7 @@ pub fn check(
             WantPolicy::Tips => tips.contains(id),
             WantPolicy::AnyObject => true,
         };
-        if !allowed || !handle.odb.contains(id) {
+        if !allowed || !odb.contains(id) {
             return Err(UploadPackError::NotOurRef { id: *id });
         }
     }
