@@ -5,10 +5,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use swiftgit_repo::odb::{IngestedPack, ObjectDb, OdbError, OdbOptions};
+use swiftgit_repo::odb::{
+    IngestLimits, IngestProgress, IngestedPack, ObjectDb, OdbError, OdbOptions,
+};
 use swiftgit_repo::refs::{LogError, RepoState};
 use swiftgit_repo::{ObjectId, RepoError, RepoName, Repository};
 use swiftgit_storage::Storage;
+use tokio::io::AsyncRead;
 use tokio::sync::OnceCell;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,21 @@ impl RepoHandle {
     pub async fn objects(&self, state: &RepoState) -> Result<&ObjectDb, RegistryError> {
         self.sync_packs(state).await?;
         Ok(&self.odb)
+    }
+
+    /// Ingests a pushed pack (see [`ObjectDb::ingest_with_bases`]); the packs of `state`, which
+    /// a thin pack's bases are looked up in, finish loading while the pack is read.
+    pub async fn ingest(
+        &self,
+        state: &RepoState,
+        pack: impl AsyncRead + Unpin + Send,
+        limits: &IngestLimits,
+        progress: Arc<dyn IngestProgress>,
+    ) -> Result<IngestedPack, OdbError> {
+        let live: Vec<_> = state.packs().iter().copied().collect();
+        self.odb
+            .ingest_with_bases(pack, limits, progress, &live)
+            .await
     }
 
     /// Makes a pack that a push just committed readable, without downloading its index.

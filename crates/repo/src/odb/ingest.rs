@@ -168,6 +168,19 @@ impl ObjectDb {
         limits: &IngestLimits,
         progress: Arc<dyn IngestProgress>,
     ) -> Result<IngestedPack> {
+        self.ingest_with_bases(pack, limits, progress, &[]).await
+    }
+
+    /// [`ObjectDb::ingest`], with the packs of `bases` (the repository's live packs) added
+    /// while the stream is read, before a thin pack's bases are looked up: a push to a fresh
+    /// server does not wait for their indexes before it reads the pack.
+    pub async fn ingest_with_bases(
+        &self,
+        pack: impl AsyncRead + Unpin + Send,
+        limits: &IngestLimits,
+        progress: Arc<dyn IngestProgress>,
+        bases: &[PackId],
+    ) -> Result<IngestedPack> {
         let mut builder = tempfile::Builder::new();
         builder.prefix("swiftgit-ingest-");
         let dir = match &self.options.temp_dir {
@@ -197,13 +210,17 @@ impl ObjectDb {
             scan::scan(source, scan_file, &scan_limits, &*scan_progress)
         });
         let feeding = feed(pack, sender, limits.max_pack_bytes);
-        let (fed, scanned) = tokio::select! {
-            biased;
-            scanned = &mut scanning => (Ok(()), scanned),
-            fed = feeding => (fed, scanning.await),
+        let reading = async {
+            tokio::select! {
+                biased;
+                scanned = &mut scanning => (Ok(()), scanned),
+                fed = feeding => (fed, scanning.await),
+            }
         };
+        let ((fed, scanned), loaded) = futures::join!(reading, self.add_packs(bases));
         fed?;
         let scanned = scanned.map_err(worker_failed)??;
+        loaded?;
         if scanned.entries.is_empty() {
             return Ok(IngestedPack {
                 pack: None,

@@ -36,7 +36,7 @@ use swiftgit_protocol::receive_pack::{
     CommandStatus, PushRequest, ReceiveRequest, Report, encode_report, encode_report_sideband,
     parse_push_request,
 };
-use swiftgit_repo::odb::{IngestLimits, IngestedPack, ObjectDb};
+use swiftgit_repo::odb::{IngestLimits, IngestedPack};
 use swiftgit_repo::refs::RepoState;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
@@ -134,11 +134,8 @@ where
         ..PushSummary::default()
     };
 
-    // The indexes have been loading since the advertisement went out; a thin pack's bases and
-    // the connectivity checks need them.
-    let odb = handle.objects(&state).await?;
     let pack = if request.expects_pack() {
-        match receive_pack(odb, input, output, &request, options).await {
+        match receive_pack(handle, &state, input, output, &request, options).await {
             Ok(pack) => Some(pack),
             Err(error) => {
                 let message = message_with_sources(&error);
@@ -155,6 +152,9 @@ where
         None
     };
     summary.objects = pack.as_ref().map_or(0, IngestedPack::object_count);
+
+    // Loaded while the pack was read (the indexes have been loading since the advertisement).
+    let odb = handle.objects(&state).await?;
 
     let context = CheckContext {
         state: &state,
@@ -229,7 +229,8 @@ pub async fn advertise_refs<W: AsyncWrite + Unpin>(
 
 /// Reads and ingests the pack that follows the commands, with progress when wanted.
 async fn receive_pack<R, W>(
-    odb: &ObjectDb,
+    handle: &RepoHandle,
+    state: &RepoState,
     input: &mut PktStream<R>,
     output: &mut PktSink<W>,
     request: &PushRequest,
@@ -244,7 +245,7 @@ where
     let stream = IdleTimeoutReader::new(input.reader_mut(), idle_timeout);
     let pack_stream = std::io::Cursor::new(buffered).chain(stream);
     let counters = Arc::new(IngestCounters::default());
-    let ingest = odb.ingest(pack_stream, &options.limits, counters.clone());
+    let ingest = handle.ingest(state, pack_stream, &options.limits, counters.clone());
     let show_progress = request.capabilities.side_band_64k && !request.capabilities.quiet;
     if show_progress {
         progress::with_progress(ingest, &counters, output, options.progress_interval).await
