@@ -312,14 +312,23 @@ impl Client {
                 .body(body);
         }
         self.counters.request();
+        let started = std::time::Instant::now();
         match body::until_idle(request.send(), &progress, self.timeout).await {
-            Some(Ok(response)) => Ok(Reply {
-                response,
-                permit,
-                idle: self.timeout,
-                counters: self.counters.clone(),
-                what: call.to_string(),
-            }),
+            Some(Ok(response)) => {
+                tracing::trace!(
+                    request = %call,
+                    status = response.status().as_u16(),
+                    ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "Swift answered"
+                );
+                Ok(Reply {
+                    response,
+                    permit,
+                    idle: self.timeout,
+                    counters: self.counters.clone(),
+                    what: call.to_string(),
+                })
+            }
             Some(Err(e)) => Err(transport_error(e, call, self.timeout)),
             None => Err(Failure::maybe_sent(StorageError::new(
                 ErrorKind::Unavailable,
