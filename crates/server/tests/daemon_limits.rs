@@ -1,5 +1,5 @@
-//! The daemon's limits: graceful shutdown with a push in flight, the connection cap, and
-//! concurrent pushes to one repository.
+//! The daemon's limits: graceful shutdown with a push in flight, the connection cap, a client
+//! that stops reading, and concurrent pushes to one repository.
 
 mod harness;
 
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use harness::listener_limits;
 use harness::raw_push::push_setup;
-use harness::{Backend, Git, Raw, Server, pack_objects, sideband_report};
+use harness::{Backend, Git, Raw, Server, pack_objects, pkt, sideband_report};
 use swiftgit_server::daemon::DaemonOptions;
 
 on_every_backend!(concurrent_pushes_to_one_repository);
@@ -89,6 +89,64 @@ fn connection_cap_makes_further_clients_wait() {
     assert!(
         waited >= Duration::from_millis(500),
         "served only once the silent client was dropped ({waited:?})"
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped() {
+    let options = DaemonOptions {
+        limits: listener_limits(1, Duration::from_secs(5)),
+        idle_timeout: Duration::from_secs(1),
+        ..DaemonOptions::default()
+    };
+    let mut server = Server::start(Backend::Local, options).expect("a local server");
+    let repo = server.init_repo("unread");
+    let git = Git::new();
+    let work = git.work_repo("work");
+    // Incompressible, and larger than the socket buffers on both ends can hold.
+    const BLOB_BYTES: usize = 48 << 20;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let blob: Vec<u8> = (0..BLOB_BYTES / 8)
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(work.join("big.bin"), &blob).expect("write the blob");
+    git.ok(&work, &["add", "big.bin"]);
+    git.ok(&work, &["commit", "-q", "-m", "big"]);
+    // Stored uncompressed, so that the push sends at once (the daemon's idle timeout is short).
+    let url = server.url(&repo);
+    git.ok(
+        &work,
+        &["-c", "pack.compression=0", "push", "-q", &url, "master"],
+    );
+    let head = git.rev(&work, "master");
+
+    let mut stalled = Raw::request(server.addr, "git-upload-pack", &format!("/{repo}"));
+    stalled.read_until_flush();
+    let mut request = pkt(format!("want {head}\n").as_bytes());
+    request.extend_from_slice(b"0000");
+    request.extend_from_slice(&pkt(b"done\n"));
+    stalled.send(&request);
+
+    // The only connection slot is taken until the stalled response times out.
+    let started = Instant::now();
+    let mut next = Raw::request(server.addr, "git-upload-pack", &format!("/{repo}"));
+    let advertised = next.read_until_flush();
+    assert!(!advertised.is_empty());
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "the stalled client was dropped ({waited:?})"
+    );
+    let received = stalled.read_to_end();
+    assert!(
+        received.len() < BLOB_BYTES,
+        "the response was cut short ({} bytes)",
+        received.len()
     );
 }
 

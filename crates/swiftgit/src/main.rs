@@ -86,7 +86,8 @@ sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http
         /// Connections served at once; more wait in the kernel's backlog [default: 256].
         #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         max_connections: Option<u64>,
-        /// Seconds a client may stay silent before it is disconnected [default: 60].
+        /// Seconds a client may stay silent, or leave a response unread, before it is
+        /// disconnected [default: 60].
         #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         idle_timeout: Option<u64>,
         /// Also serve smart HTTP(S) on ADDR:PORT (port 0: any free one) [default: [http] listen].

@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::listener::{self, ConnectionLimits};
 use crate::registry::Registry;
-use crate::session::pkt_io::{PktIoError, PktSink, PktStream};
+use crate::session::pkt_io::{IdleTimeoutWriter, PktIoError, PktSink, PktStream};
 use crate::session::receive_pack::{self, ReceivePackOptions};
 use crate::session::upload_pack::{self, UploadPackOptions};
 use byte_count::{CountingReader, CountingWriter};
@@ -48,7 +48,8 @@ const LINGER_BYTES: u64 = 16 << 20;
 pub struct DaemonOptions {
     /// Connection cap and shutdown grace period.
     pub limits: ConnectionLimits,
-    /// A client that sends nothing for this long is disconnected.
+    /// A client that sends nothing for this long while it is expected to, or reads nothing of
+    /// a response for this long, is disconnected.
     pub idle_timeout: Duration,
     /// Refuse every push (`git-receive-pack`) with an `ERR`.
     pub read_only: bool,
@@ -117,7 +118,10 @@ impl Daemon {
             CountingReader::new(read_half, Arc::clone(&received)),
             self.options.idle_timeout,
         );
-        let mut output = PktSink::new(CountingWriter::new(write_half, Arc::clone(&sent)));
+        let mut output = PktSink::new(IdleTimeoutWriter::new(
+            CountingWriter::new(write_half, Arc::clone(&sent)),
+            self.options.idle_timeout,
+        ));
         let mut log = RequestLog::default();
         let reachable = match self.serve_request(&mut input, &mut output, &mut log).await {
             Ok(()) => true,

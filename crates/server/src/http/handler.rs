@@ -32,7 +32,7 @@ use super::route::{self, Action};
 use crate::daemon::byte_count::CountingWriter;
 use crate::registry::RepoHandle;
 use crate::session::error::{SessionError, message_with_sources};
-use crate::session::pkt_io::{PktSink, PktStream};
+use crate::session::pkt_io::{IdleTimeoutWriter, PktSink, PktStream};
 use crate::session::{receive_pack, upload_pack};
 
 /// Capacity of the pipe between a session and its response body.
@@ -299,7 +299,10 @@ impl HttpServer {
         let task_log = Arc::clone(log);
         tokio::spawn(async move {
             let mut input = PktStream::new(reader, server.options.idle_timeout);
-            let mut output = PktSink::new(CountingWriter::new(session_end, Arc::clone(&bytes_out)));
+            let mut output = PktSink::new(IdleTimeoutWriter::new(
+                CountingWriter::new(session_end, Arc::clone(&bytes_out)),
+                server.options.idle_timeout,
+            ));
             let result = server
                 .run_session(handle, service, version, &mut input, &mut output)
                 .await;

@@ -51,7 +51,8 @@ pub struct HttpOptions {
     pub limits: ConnectionLimits,
     /// Longest wait for a client's request headers (also the TLS handshake).
     pub header_timeout: Duration,
-    /// Longest silence while a request body is read.
+    /// Longest silence while a request body is read, and longest a response may wait for the
+    /// client to read any of it.
     pub idle_timeout: Duration,
     /// Largest request body, in bytes as sent (before gunzipping): 413 beyond it.
     pub max_body_bytes: u64,

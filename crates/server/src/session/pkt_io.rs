@@ -1,7 +1,8 @@
 //! Async pkt-line reading and writing over any transport stream: the protocol crate parses,
 //! this feeds it bytes. Reads are bounded (one packet is at most 65 520 bytes, one message at
 //! most what the caller allows) and time out after the idle timeout, so a silent client never
-//! holds a task forever; [`IdleTimeoutReader`] does the same for raw bytes (a pushed pack).
+//! holds a task forever; [`IdleTimeoutReader`] does the same for raw bytes (a pushed pack), and
+//! [`IdleTimeoutWriter`] for a client that stops reading what it asked for.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -212,6 +213,90 @@ impl<R: AsyncRead + Unpin> AsyncRead for IdleTimeoutReader<R> {
     }
 }
 
+/// A writer that fails with [`std::io::ErrorKind::TimedOut`] when the client accepts no byte
+/// for `timeout`: the clock starts when a write, flush or shutdown has to wait and stops with
+/// the first one that gets through. Without it a client that stops reading a response (a
+/// clone it no longer wants, or on purpose) would hold its session, its buffers and a
+/// connection slot until the kernel gave up on the socket, hours later.
+pub struct IdleTimeoutWriter<W> {
+    inner: W,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+    waiting: bool,
+}
+
+impl<W> IdleTimeoutWriter<W> {
+    pub fn new(inner: W, timeout: Duration) -> Self {
+        IdleTimeoutWriter {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            waiting: false,
+        }
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
+    /// What a call on the inner writer that returned `polled` returns: its result, or after
+    /// `timeout` of waiting, the timeout.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.waiting = false;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if !self.waiting {
+                    self.waiting = true;
+                    let timeout = self.timeout;
+                    self.deadline.as_mut().reset(Instant::now() + timeout);
+                }
+                match self.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the client read nothing for {:?}", self.timeout),
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for IdleTimeoutWriter<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(cx, polled)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(cx, polled)
+    }
+}
+
 /// Buffered pkt-line output: encode into [`PktSink::buf`], then [`PktSink::flush`].
 pub struct PktSink<W> {
     writer: W,
@@ -278,6 +363,42 @@ mod tests {
         ));
         let mut stream = PktStream::new(&b""[..], Duration::from_secs(1));
         assert_eq!(stream.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_times_out() {
+        let (client, server) = tokio::io::duplex(1024);
+        let mut writer = IdleTimeoutWriter::new(server, Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let error = writer
+            .write_all(&vec![0u8; 64 * 1024])
+            .await
+            .expect_err("nobody reads");
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(client);
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_that_keeps_reading_is_served() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut writer = IdleTimeoutWriter::new(server, Duration::from_millis(300));
+        let reader = tokio::spawn(async move {
+            let mut total = 0;
+            let mut chunk = [0u8; 1024];
+            loop {
+                // Each pause is shorter than the timeout; all of them together are longer.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match client.read(&mut chunk).await.unwrap() {
+                    0 => return total,
+                    n => total += n,
+                }
+            }
+        });
+        writer.write_all(&vec![7u8; 32 * 1024]).await.unwrap();
+        writer.shutdown().await.unwrap();
+        drop(writer);
+        assert_eq!(reader.await.unwrap(), 32 * 1024);
     }
 
     #[tokio::test]
