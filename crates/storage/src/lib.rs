@@ -146,6 +146,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Every object whose name starts with `prefix`, sorted by name bytes; all pages.
     /// [`ErrorKind::NotFound`] if the container does not exist.
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>>;
+
+    /// Offers the whole content of object `name`, which the caller just read with
+    /// [`Storage::get`] and checked, to a cache in front of a slower storage: the
+    /// [`disk_cache::DiskCache`] keeps pack indexes so that a restarted server reads them
+    /// from the local disk. Best effort, in the background; the other storages ignore it.
+    async fn offer_copy(&self, _container: &str, _name: &str, _bytes: Bytes) {}
 }
 
 /// Clips `range` to an object of `size` bytes, per [`Storage::get_range`].

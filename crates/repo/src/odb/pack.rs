@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use gix_hash::ObjectId;
 use swiftgit_storage::{ErrorKind, GetResult, Storage, StorageError};
@@ -53,15 +54,20 @@ impl LoadedPack {
                         StorageError::not_found(container, &idx_name),
                     )
                 })?;
-            decode_blocking(id, &idx_name, move || PackIndex::decode(&bytes)).await
+            let decoded = bytes.clone();
+            let index = decode_blocking(id, &idx_name, move || PackIndex::decode(&decoded)).await?;
+            storage.offer_copy(container, &idx_name, bytes).await;
+            Ok(index)
         };
         let meta = async {
             match download(storage, container, &meta_name).await? {
                 Some(bytes) => {
-                    let pack = id.0;
-                    decode_blocking(id, &meta_name, move || PackMeta::decode(&bytes, &pack))
-                        .await
-                        .map(Some)
+                    let (pack, decoded) = (id.0, bytes.clone());
+                    let meta =
+                        decode_blocking(id, &meta_name, move || PackMeta::decode(&decoded, &pack))
+                            .await?;
+                    storage.offer_copy(container, &meta_name, bytes).await;
+                    Ok(Some(meta))
                 }
                 None => Ok(None),
             }
@@ -135,9 +141,9 @@ impl LoadedPack {
 /// The whole body of `found` in one buffer of its announced size (collecting the pieces first
 /// and joining them would hold the file twice).
 /// The whole object `name`, or `None` if it does not exist.
-async fn download(storage: &dyn Storage, container: &str, name: &str) -> Result<Option<Vec<u8>>> {
+async fn download(storage: &dyn Storage, container: &str, name: &str) -> Result<Option<Bytes>> {
     let fetched = match storage.get(container, name).await {
-        Ok(found) => read_whole(found).await,
+        Ok(found) => read_whole(found).await.map(Bytes::from),
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => Err(e),
     };

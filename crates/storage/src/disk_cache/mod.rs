@@ -1,5 +1,7 @@
 //! [`DiskCache`]: a storage that keeps local copies of immutable objects — git pack files — in a
-//! directory, in front of a slower storage (Swift), within a byte budget.
+//! directory, in front of a slower storage (Swift), within a byte budget. It also keeps the
+//! packs' `.idx` and `.meta` when the object database offers the copies it read (`kept.rs`),
+//! so that a restarted server loads them from the local disk.
 //!
 //! Which objects may be copied is a [`CacheRule`]: a name that never changes content (packs are
 //! named by their checksum) so that a copy never goes stale. Reads of those objects go to the
@@ -25,6 +27,7 @@
 
 mod download;
 mod index;
+mod kept;
 mod layout;
 mod options;
 #[cfg(test)]
@@ -431,15 +434,28 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
         mode: PutMode,
     ) -> Result<ObjectMeta> {
         let meta = self.inner.put(container, name, payload, mode).await?;
-        if self.rule.check(name).is_some() {
+        if self.rule.check(name).is_some() || self.rule.keeps(name) {
             self.invalidate(&Layout::key(container, name)).await;
         }
         Ok(meta)
     }
 
-    /// From the local copy when there is a complete one; otherwise from the inner storage
-    /// (a whole-object read starts no download).
+    /// From the local copy when there is a complete one (a kept copy passing its trailer
+    /// check); otherwise from the inner storage (a whole-object read starts no download).
     async fn get(&self, container: &str, name: &str) -> Result<GetResult> {
+        if self.rule.keeps(name) {
+            if let Some(bytes) = kept::read(&self.shared, &Layout::key(container, name)).await {
+                let meta = ObjectMeta {
+                    name: name.to_owned(),
+                    size: bytes.len() as u64,
+                };
+                return Ok(GetResult {
+                    meta,
+                    body: Box::pin(futures::stream::once(async move { Ok(bytes) })),
+                });
+            }
+            return self.inner.get(container, name).await;
+        }
         if self.rule.check(name).is_some()
             && let Some(copy) = self
                 .stream_copy(&Layout::key(container, name), container, name)
@@ -487,7 +503,7 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
     /// Also removes a local copy, even when the inner storage had nothing to delete.
     async fn delete(&self, container: &str, name: &str) -> Result<()> {
         let result = self.inner.delete(container, name).await;
-        if self.rule.check(name).is_some() {
+        if self.rule.check(name).is_some() || self.rule.keeps(name) {
             self.invalidate(&Layout::key(container, name)).await;
         }
         result
@@ -495,5 +511,12 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
 
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.inner.list(container, prefix).await
+    }
+
+    /// Keeps a copy of a pack's `.idx` or `.meta` (see [`CacheRule::keeps`]), in the background.
+    async fn offer_copy(&self, container: &str, name: &str, bytes: Bytes) {
+        if self.rule.keeps(name) {
+            kept::offer(&self.shared, container, name, bytes);
+        }
     }
 }

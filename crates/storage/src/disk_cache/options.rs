@@ -25,21 +25,38 @@ pub enum Check {
 
 /// Which objects are immutable — cached — and how their copies are checked.
 #[derive(Clone, Copy)]
-pub struct CacheRule(fn(&str) -> Option<Check>);
+pub struct CacheRule {
+    downloaded: fn(&str) -> Option<Check>,
+    kept: fn(&str) -> bool,
+}
 
 impl CacheRule {
-    /// Git pack files, `objects/pack/<file>.pack`, checked by their SHA-1 trailer. Their
-    /// `.idx` and `.meta` are left out: the object database holds those in memory.
-    pub const GIT_PACKS: CacheRule = CacheRule(git_pack);
+    /// Git pack files, `objects/pack/<file>.pack`, downloaded once read often enough and
+    /// checked by their SHA-1 trailer; and their `.idx` and `.meta`, kept when the object
+    /// database offers the copy it read whole (see [`crate::Storage::offer_copy`]).
+    pub const GIT_PACKS: CacheRule = CacheRule {
+        downloaded: git_pack,
+        kept: git_pack_index,
+    };
 
-    /// A rule of one's own: `Some(check)` for the names of objects that never change.
+    /// A rule of one's own: `Some(check)` for the names of objects that never change (and are
+    /// downloaded when read); nothing kept from offers.
     pub const fn new(rule: fn(&str) -> Option<Check>) -> CacheRule {
-        CacheRule(rule)
+        CacheRule {
+            downloaded: rule,
+            kept: |_| false,
+        }
     }
 
-    /// How to check a copy of `name`, or `None` if it is not cached.
+    /// How to check a downloaded copy of `name`, or `None` if it is not downloaded.
     pub fn check(&self, name: &str) -> Option<Check> {
-        (self.0)(name)
+        (self.downloaded)(name)
+    }
+
+    /// Whether an offered copy of `name` is kept. Such copies end with the SHA-1 of the bytes
+    /// before it, checked whenever a copy is read.
+    pub fn keeps(&self, name: &str) -> bool {
+        (self.kept)(name)
     }
 }
 
@@ -52,6 +69,14 @@ impl fmt::Debug for CacheRule {
 fn git_pack(name: &str) -> Option<Check> {
     let file = name.strip_prefix("objects/pack/")?;
     (file.ends_with(".pack") && !file.contains('/')).then_some(Check::Sha1Trailer)
+}
+
+/// A pack's `.idx` (git's v2 index) or `.meta` (swiftgit's metadata): both end with the SHA-1
+/// of everything before.
+fn git_pack_index(name: &str) -> bool {
+    name.strip_prefix("objects/pack/pack-").is_some_and(|file| {
+        (file.ends_with(".idx") || file.ends_with(".meta")) && !file.contains('/')
+    })
 }
 
 /// How to build a [`super::DiskCache`].

@@ -242,6 +242,14 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn git_pack_rule() {
     let rule = CacheRule::GIT_PACKS;
     assert_eq!(rule.check(&pack_name(1)), Some(Check::Sha1Trailer));
+    assert!(rule.keeps("objects/pack/pack-1.idx") && rule.keeps("objects/pack/pack-1.meta"));
+    for other in [
+        &pack_name(1),
+        "objects/pack/sub/pack-1.idx",
+        "objects/pack/x.idx",
+    ] {
+        assert!(!rule.keeps(other), "{other}");
+    }
     for other in [
         "objects/pack/pack-1.idx",
         "objects/pack/pack-1.meta",
@@ -541,6 +549,91 @@ async fn a_restart_keeps_copies_and_drops_stale_downloads() {
         },
     );
     assert_eq!(other.stats().files, 0, "another cluster shares nothing");
+}
+
+/// Waits until the cache holds `files` copies.
+async fn holds(cache: &Cache, files: usize) {
+    for _ in 0..5000 {
+        if cache.stats().files == files {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!(
+        "the cache holds {} copies, not {files}",
+        cache.stats().files
+    );
+}
+
+async fn get_all(cache: &Cache, name: &str) -> Bytes {
+    cache
+        .get(C, name)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("the body")
+}
+
+/// An index the object database read whole and offered is kept, read from the disk from then
+/// on (after a restart too), and dropped when damaged.
+#[tokio::test]
+async fn offered_indexes_are_kept_and_checked() {
+    let idx = pack(30_000, 8, false);
+    let name = "objects/pack/pack-8.idx";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = open_cache(
+        Gated::open(),
+        options(dir.path(), 1 << 20),
+        &[(name, idx.clone())],
+    )
+    .await;
+    assert_eq!(get_all(&first, name).await, idx);
+    first.offer_copy(C, name, idx.clone()).await;
+    holds(&first, 1).await;
+    let before = first.inner().counters().snapshot();
+    assert_eq!(get_all(&first, name).await, idx);
+    assert_eq!(
+        first.inner().counters().snapshot().since(&before).requests,
+        0
+    );
+    // An offer whose trailer is wrong is not kept; nor is one of another kind of object.
+    first
+        .offer_copy(C, "objects/pack/pack-9.idx", pack(1000, 9, true))
+        .await;
+    first.offer_copy(C, "swiftgit/latest", idx.clone()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(first.stats().files, 1);
+    drop(first);
+
+    let second = open_cache(
+        Gated::open(),
+        options(dir.path(), 1 << 20),
+        &[(name, idx.clone())],
+    )
+    .await;
+    assert_eq!(get_all(&second, name).await, idx);
+    assert_eq!(
+        second.inner().counters().snapshot().requests,
+        0,
+        "read after a restart"
+    );
+
+    let copy = walk(second.dir())
+        .into_iter()
+        .find(|path| path.to_string_lossy().ends_with(".idx"))
+        .expect("the kept copy");
+    let mut damaged = std::fs::read(&copy).expect("read the copy");
+    damaged[100] ^= 1;
+    std::fs::write(&copy, damaged).expect("damage the copy");
+    assert_eq!(get_all(&second, name).await, idx, "from the storage");
+    assert_eq!(second.inner().counters().snapshot().gets, 1);
+    assert_eq!(second.stats().files, 0, "the damaged copy is gone");
+
+    second.offer_copy(C, name, idx.clone()).await;
+    holds(&second, 1).await;
+    second.delete(C, name).await.expect("delete");
+    assert_eq!(second.stats().files, 0, "a deleted object's copy goes too");
 }
 
 #[tokio::test]
