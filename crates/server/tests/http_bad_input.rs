@@ -13,6 +13,7 @@ use flate2::write::GzEncoder;
 use harness::{Backend, Server};
 use http_common::{basic, options, raw, request, start};
 use swiftgit_server::daemon::DaemonOptions;
+use swiftgit_server::http::throttle::LoginLimit;
 
 const UPLOAD_REQUEST: &str = "Content-Type: application/x-git-upload-pack-request";
 const RECEIVE_REQUEST: &str = "Content-Type: application/x-git-receive-pack-request";
@@ -22,6 +23,33 @@ fn server() -> (Server, swiftgit_repo::RepoName) {
         .expect("holds because the local backend always starts");
     let repo = server.init_repo("bad");
     (server, repo)
+}
+
+/// After a burst of wrong passwords an address gets 429 without its password being checked,
+/// except for a user whose password was accepted a moment ago.
+#[test]
+fn wrong_passwords_are_throttled_per_address() {
+    let (server, repo) = server();
+    let mut http_options = options(vec![http_common::rule("*", &["alice", "bob"], &[], false)]);
+    http_options.login_limit = LoginLimit {
+        burst: 3,
+        forgive_every: Duration::from_secs(60),
+    };
+    let http = start(&server, http_options);
+    let refs = format!("/{repo}/info/refs?service=git-upload-pack");
+    let get = |user: &str, password: &str| {
+        let header = basic(user, password);
+        raw(http.addr, &request("GET", &refs, &[&header], b""))
+    };
+    assert_eq!(get("alice", "secret").0, 200);
+    for _ in 0..3 {
+        assert_eq!(get("bob", "wrong").0, 401);
+    }
+    let (status, text) = get("bob", "wrong");
+    assert_eq!(status, 429, "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after: 60"), "{text}");
+    assert_eq!(get("bob", "hunter2").0, 429, "a right password waits too");
+    assert_eq!(get("alice", "secret").0, 200, "a remembered user passes");
 }
 
 #[test]

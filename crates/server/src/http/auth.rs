@@ -79,6 +79,9 @@ pub struct Authenticator {
     keystone: Option<Keystone>,
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// One argon2 verification per core at a time: a burst of logins queues instead of
+    /// taking every blocking thread (and the memory each verification needs).
+    verifying: tokio::sync::Semaphore,
 }
 
 impl Authenticator {
@@ -91,12 +94,24 @@ impl Authenticator {
             keystone,
             key,
             verified: Mutex::new(HashMap::new()),
+            verifying: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
         }
     }
 
     /// Whether any user can authenticate.
     pub fn has_backends(&self) -> bool {
         self.users.is_some() || self.keystone.is_some()
+    }
+
+    /// Whether `credentials` were accepted within [`CACHE_TTL`] (checked without argon2).
+    pub async fn remembered(&self, credentials: &Credentials) -> bool {
+        let stored = match &self.users {
+            Some(users) => users.hash_of(&credentials.user).await,
+            None => None,
+        };
+        self.is_cached(&self.digest(credentials, stored.as_deref().unwrap_or("keystone")))
     }
 
     /// Whether `credentials` are right.
@@ -112,6 +127,7 @@ impl Authenticator {
         let ok = match stored {
             Some(hash) => {
                 let password = credentials.password.clone();
+                let _turn = self.verifying.acquire().await;
                 tokio::task::spawn_blocking(move || super::users::verify_password(&password, &hash))
                     .await
                     .unwrap_or(false)
@@ -122,6 +138,7 @@ impl Authenticator {
                     // Spend the same time as for a known user, so that timing does not tell
                     // which names exist.
                     let password = credentials.password.clone();
+                    let _turn = self.verifying.acquire().await;
                     let _ = tokio::task::spawn_blocking(move || {
                         super::users::verify_password(&password, decoy_hash())
                     })

@@ -33,6 +33,8 @@ pub enum HttpError {
     BadRequest(String),
     #[error("the client was too slow: {0}")]
     Timeout(String),
+    #[error("too many wrong passwords from this address: try again in {} s", .0.as_secs().max(1))]
+    TooManyFailures(std::time::Duration),
     #[error("server error: {0}")]
     Internal(String),
 }
@@ -53,6 +55,7 @@ impl HttpError {
             HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            HttpError::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +71,12 @@ impl HttpError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if let HttpError::TooManyFailures(wait) = self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -119,7 +119,7 @@ impl HttpServer {
             bytes_out: Arc::default(),
             started: Instant::now(),
         }));
-        let (response, result) = match self.dispatch(request, &log).await {
+        let (response, result) = match self.dispatch(request, peer, &log).await {
             Ok(Answer::Streaming(response)) => return response,
             Ok(Answer::Done(response, result)) => (response, result),
             Err(error) => (error.response(), error.to_string()),
@@ -136,6 +136,7 @@ impl HttpServer {
     async fn dispatch(
         self: &Arc<Self>,
         request: Request<Incoming>,
+        peer: SocketAddr,
         log: &Arc<std::sync::Mutex<AccessLog>>,
     ) -> Result<Answer, HttpError> {
         let route = route::route(
@@ -148,7 +149,14 @@ impl HttpServer {
             None => None,
             Some(value) => {
                 let credentials = parse_basic(value.as_bytes())?;
+                if let Err(wait) = self.throttle.check(peer.ip())
+                    && !self.auth.remembered(&credentials).await
+                {
+                    tracing::info!(target: "swiftgit::access", user = %credentials.user, "too many wrong passwords from this address");
+                    return Err(HttpError::TooManyFailures(wait));
+                }
                 if !self.auth.check(&credentials).await {
+                    self.throttle.failed(peer.ip());
                     tracing::info!(target: "swiftgit::access", user = %credentials.user, "wrong credentials");
                     return Err(HttpError::Unauthorized);
                 }

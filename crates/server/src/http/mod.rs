@@ -23,6 +23,7 @@ mod error;
 mod handler;
 pub mod keystone;
 pub mod route;
+pub mod throttle;
 pub mod tls;
 pub mod users;
 
@@ -43,6 +44,7 @@ use crate::session::upload_pack::UploadPackOptions;
 use access::AccessRules;
 use auth::Authenticator;
 pub use error::HttpError;
+use throttle::{LoginLimit, LoginThrottle};
 
 /// What the HTTP server serves and how.
 #[derive(Debug, Clone)]
@@ -66,6 +68,8 @@ pub struct HttpOptions {
     pub upload_pack: UploadPackOptions,
     /// HTTPS when set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Wrong passwords an address may send before it must wait (`429`).
+    pub login_limit: LoginLimit,
 }
 
 impl Default for HttpOptions {
@@ -80,6 +84,7 @@ impl Default for HttpOptions {
             receive_pack: ReceivePackOptions::default(),
             upload_pack: UploadPackOptions::default(),
             tls: None,
+            login_limit: LoginLimit::default(),
         }
     }
 }
@@ -90,6 +95,7 @@ pub struct HttpServer {
     registry: Arc<Registry>,
     options: HttpOptions,
     auth: Authenticator,
+    throttle: LoginThrottle,
     /// Becomes true when shutdown begins: idle keep-alive connections then close.
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -102,6 +108,7 @@ impl HttpServer {
     ) -> Arc<HttpServer> {
         Arc::new(HttpServer {
             registry,
+            throttle: LoginThrottle::new(options.login_limit),
             options,
             auth,
             stopping: tokio::sync::watch::Sender::new(false),
