@@ -47,7 +47,10 @@ fn wrong_passwords_are_throttled_per_address() {
     }
     let (status, text) = get("bob", "wrong");
     assert_eq!(status, 429, "{text}");
-    assert!(text.to_ascii_lowercase().contains("retry-after: 60"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 60"),
+        "{text}"
+    );
     assert_eq!(get("bob", "hunter2").0, 429, "a right password waits too");
     assert_eq!(get("alice", "secret").0, 200, "a remembered user passes");
 }
