@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use swiftgit_server::http::auth::Authenticator;
 use swiftgit_server::http::keystone::Keystone;
+use swiftgit_server::http::throttle::LoginLimit;
 use swiftgit_server::http::users::UsersFile;
 use swiftgit_server::http::{HttpOptions, HttpServer, tls};
 use swiftgit_server::listener::ConnectionLimits;
@@ -64,6 +65,10 @@ pub fn build(
             ..ReceivePackOptions::default()
         },
         tls,
+        login_limit: LoginLimit {
+            burst: http.login_failures,
+            ..LoginLimit::default()
+        },
         ..HttpOptions::default()
     };
     Ok(HttpServer::new(registry, options, auth))

@@ -20,6 +20,9 @@
 //! # Seconds to wait for request headers / for more of a request body. Defaults 30 / 60
 //! header_timeout = 30
 //! idle_timeout = 60
+//! # Wrong passwords one address may send before its logins get 429 (one is forgiven every
+//! # 6 s). 0 turns the limit off. Default 10
+//! login_failures = 10
 //!
 //! [access "team-*"]
 //! read = alice, bob
@@ -35,7 +38,7 @@ use swiftgit_server::http::access::{AccessRule, AccessRules, parse_user_list};
 
 use crate::settings::unknown_keys;
 
-const HTTP_KEYS: [&str; 11] = [
+const HTTP_KEYS: [&str; 12] = [
     "listen",
     "tls_cert",
     "tls_key",
@@ -47,6 +50,7 @@ const HTTP_KEYS: [&str; 11] = [
     "keystone_project",
     "header_timeout",
     "idle_timeout",
+    "login_failures",
 ];
 const ACCESS_KEYS: [&str; 3] = ["read", "write", "anonymous_read"];
 
@@ -66,6 +70,8 @@ pub struct HttpSettings {
     pub keystone_project: Option<(String, String)>,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Wrong passwords from one address before it must wait; 0: no limit.
+    pub login_failures: u32,
     pub access: AccessRules,
 }
 
@@ -155,6 +161,8 @@ impl HttpSettings {
             keystone_project,
             header_timeout: Duration::from_secs(http.positive("header_timeout", 30)? as u64),
             idle_timeout: Duration::from_secs(http.positive("idle_timeout", 60)? as u64),
+            login_failures: u32::try_from(http.number("login_failures", 10)?)
+                .map_err(|_| http.invalid("login_failures", "too large"))?,
             access: access_rules(config, anonymous_read)?,
         })
     }
@@ -196,6 +204,7 @@ mod tests {
         let settings = HttpSettings::load(&config, None).unwrap();
         assert_eq!(settings.listen.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(settings.max_body_bytes, 1000);
+        assert_eq!(settings.login_failures, 10);
         assert_eq!(settings.users_file, Some(PathBuf::from("/tmp/users")));
         assert!(settings.tls.is_none() && settings.keystone_url.is_none());
         let access = &settings.access;
