@@ -61,7 +61,14 @@ impl RepoHandle {
     /// The object database, once it holds every pack of `state` (loading those it lacks, or
     /// waiting for the background load of them).
     pub async fn objects(&self, state: &RepoState) -> Result<&ObjectDb, RegistryError> {
-        self.sync_packs(state).await?;
+        let packs: Vec<_> = state.packs().iter().copied().collect();
+        self.odb
+            .add_packs(&packs)
+            .await
+            .map_err(|error| RegistryError::Odb {
+                repo: self.repo.name().to_string(),
+                error,
+            })?;
         Ok(&self.odb)
     }
 
@@ -132,18 +139,6 @@ impl RepoHandle {
             })?;
         self.prefetch(&state);
         Ok(state)
-    }
-
-    /// Loads the indexes of packs in `state` that the object database does not know yet.
-    pub async fn sync_packs(&self, state: &RepoState) -> Result<(), RegistryError> {
-        let packs: Vec<_> = state.packs().iter().copied().collect();
-        self.odb
-            .add_packs(&packs)
-            .await
-            .map_err(|error| RegistryError::Odb {
-                repo: self.repo.name().to_string(),
-                error,
-            })
     }
 }
 

@@ -138,8 +138,6 @@ impl LoadedPack {
     }
 }
 
-/// The whole body of `found` in one buffer of its announced size (collecting the pieces first
-/// and joining them would hold the file twice).
 /// The whole object `name`, or `None` if it does not exist.
 async fn download(storage: &dyn Storage, container: &str, name: &str) -> Result<Option<Bytes>> {
     let fetched = match storage.get(container, name).await {
@@ -168,6 +166,8 @@ async fn decode_blocking<T: Send + 'static>(
     })
 }
 
+/// The whole body of `found` in one buffer of its announced size (collecting the pieces first
+/// and joining them would hold the file twice).
 async fn read_whole(found: GetResult) -> std::result::Result<Vec<u8>, StorageError> {
     let mut data = Vec::with_capacity(usize::try_from(found.meta.size).unwrap_or(0).min(1 << 30));
     let mut body = found.body;

@@ -107,42 +107,25 @@ impl Authenticator {
 
     /// Whether `credentials` were accepted within [`CACHE_TTL`] (checked without argon2).
     pub async fn remembered(&self, credentials: &Credentials) -> bool {
-        let stored = match &self.users {
-            Some(users) => users.hash_of(&credentials.user).await,
-            None => None,
-        };
-        self.is_cached(&self.digest(credentials, stored.as_deref().unwrap_or("keystone")))
+        let (_, digest) = self.stored(credentials).await;
+        self.is_cached(&digest)
     }
 
     /// Whether `credentials` are right.
     pub async fn check(&self, credentials: &Credentials) -> bool {
-        let stored = match &self.users {
-            Some(users) => users.hash_of(&credentials.user).await,
-            None => None,
-        };
-        let digest = self.digest(credentials, stored.as_deref().unwrap_or("keystone"));
+        let (stored, digest) = self.stored(credentials).await;
         if self.is_cached(&digest) {
             return true;
         }
         let ok = match stored {
-            Some(hash) => {
-                let password = credentials.password.clone();
-                let _turn = self.verifying.acquire().await;
-                tokio::task::spawn_blocking(move || super::users::verify_password(&password, &hash))
-                    .await
-                    .unwrap_or(false)
-            }
+            Some(hash) => self.verify(&credentials.password, hash).await,
             None => match &self.keystone {
                 Some(keystone) => keystone.check(credentials).await,
                 None => {
                     // Spend the same time as for a known user, so that timing does not tell
                     // which names exist.
-                    let password = credentials.password.clone();
-                    let _turn = self.verifying.acquire().await;
-                    let _ = tokio::task::spawn_blocking(move || {
-                        super::users::verify_password(&password, decoy_hash())
-                    })
-                    .await;
+                    self.verify(&credentials.password, decoy_hash().to_owned())
+                        .await;
                     false
                 }
             },
@@ -151,6 +134,26 @@ impl Authenticator {
             self.remember(digest);
         }
         ok
+    }
+
+    /// The user's stored hash (if the users file has the user) and the cache key of
+    /// `credentials` with it.
+    async fn stored(&self, credentials: &Credentials) -> (Option<String>, [u8; 32]) {
+        let stored = match &self.users {
+            Some(users) => users.hash_of(&credentials.user).await,
+            None => None,
+        };
+        let digest = self.digest(credentials, stored.as_deref().unwrap_or("keystone"));
+        (stored, digest)
+    }
+
+    /// Checks `password` against argon2 `hash` on the blocking pool, one per core at a time.
+    async fn verify(&self, password: &str, hash: String) -> bool {
+        let password = password.to_owned();
+        let _turn = self.verifying.acquire().await;
+        tokio::task::spawn_blocking(move || super::users::verify_password(&password, &hash))
+            .await
+            .unwrap_or(false)
     }
 
     fn digest(&self, credentials: &Credentials, stored: &str) -> [u8; 32] {

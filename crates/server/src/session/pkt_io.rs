@@ -235,14 +235,6 @@ impl<W> IdleTimeoutWriter<W> {
         }
     }
 
-    pub fn get_ref(&self) -> &W {
-        &self.inner
-    }
-
-    pub fn into_inner(self) -> W {
-        self.inner
-    }
-
     /// What a call on the inner writer that returned `polled` returns: its result, or after
     /// `timeout` of waiting, the timeout.
     fn watch<T>(
