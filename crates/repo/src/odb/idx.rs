@@ -205,6 +205,16 @@ impl PackIndex {
         if index.first_offset().is_some_and(|first| first < 12) {
             return Err("an offset points into the pack header".into());
         }
+        // Each entry ends where the next begins: two ids at one offset would make the entry
+        // of one of them empty.
+        if let Some(rank) =
+            (1..index.len()).find(|&rank| index.sorted.get(rank - 1) == index.sorted.get(rank))
+        {
+            return Err(format!(
+                "two entries share offset {}",
+                index.sorted.get(rank).unwrap_or_default()
+            ));
+        }
         Ok(index)
     }
 
@@ -447,6 +457,28 @@ mod tests {
         corrupt[HEADER_LEN + 3] ^= 1;
         assert!(PackIndex::decode(&corrupt).is_err());
         assert!(PackIndex::decode(&bytes[..100]).is_err());
+    }
+
+    #[test]
+    fn two_entries_at_one_offset_are_refused() {
+        let mut entries: Vec<IndexEntry> = (0..10u32)
+            .map(|i| {
+                let mut id = [0u8; HASH_LEN];
+                id[0] = i as u8;
+                IndexEntry {
+                    id,
+                    crc32: 0,
+                    offset: 12 + u64::from(i.min(8)) * 10,
+                }
+            })
+            .collect();
+        entries.sort_by_key(|e| e.id);
+        let mut bytes = Vec::new();
+        encode(&entries, &[9; HASH_LEN], &mut bytes).unwrap();
+        let Err(error) = PackIndex::decode(&bytes) else {
+            panic!("a shared offset was accepted");
+        };
+        assert!(error.contains("two entries share offset 92"), "{error}");
     }
 
     #[test]

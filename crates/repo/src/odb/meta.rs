@@ -168,8 +168,6 @@ impl PackMeta {
         out.flush()
     }
 
-    /// Decodes and verifies metadata that must belong to the pack `pack_checksum` with
-    /// `objects` objects.
     /// Decodes and verifies metadata for the pack `pack_checksum` (its own SHA-1, format,
     /// records in range). The caller checks [`PackMeta::objects`] against the index.
     pub fn decode(data: &[u8], pack_checksum: &ObjectId) -> Result<PackMeta, String> {

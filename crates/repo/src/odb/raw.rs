@@ -59,23 +59,6 @@ impl RawPacks {
         self.packs.packs.get(rank as usize).map(|pack| pack.id)
     }
 
-    /// Where `id` is stored: its entry in the newest pack holding it. In memory, no IO.
-    pub fn locate(&self, id: &ObjectId) -> Option<RawLocation> {
-        self.packs
-            .packs
-            .iter()
-            .enumerate()
-            .find_map(|(rank, pack)| {
-                let at = pack.index.lookup(id.as_slice())?;
-                let offset = pack.index.offset_at(at);
-                Some(RawLocation {
-                    pack: rank as u32,
-                    offset,
-                    end: pack.entry_end(offset),
-                })
-            })
-    }
-
     /// Where `id` is stored, as a position: in the newest pack holding it, so every object
     /// has exactly one. In memory, no IO.
     pub fn position_of(&self, id: &ObjectId) -> Option<ObjectPosition> {
@@ -121,23 +104,29 @@ impl RawPacks {
         self.position_of(&pack.index.id_at(index))
     }
 
-    /// The entries of the pack at `rank` in pack order: position and location.
-    pub fn entries_by_offset(
-        &self,
+    /// The entries of the pack at `rank` that `wanted` keeps, in pack order: position and
+    /// location (found only for those kept).
+    pub fn entries_by_offset<'a>(
+        &'a self,
         rank: u32,
-    ) -> impl Iterator<Item = (ObjectPosition, RawLocation)> + '_ {
+        wanted: impl Fn(ObjectPosition) -> bool + 'a,
+    ) -> impl Iterator<Item = (ObjectPosition, RawLocation)> + 'a {
         let pack = self.packs.packs.get(rank as usize);
         let order = pack.map_or(&[][..], |pack| pack.index.by_offset());
-        order.iter().enumerate().map(move |(k, &index)| {
+        order.iter().enumerate().filter_map(move |(k, &index)| {
+            let object = ObjectPosition { pack: rank, index };
+            if !wanted(object) {
+                return None;
+            }
             let pack = pack.expect("holds because an absent pack has no entries");
-            (
-                ObjectPosition { pack: rank, index },
+            Some((
+                object,
                 RawLocation {
                     pack: rank,
                     offset: pack.index.offset_at(index as usize),
                     end: pack.entry_end_by_rank(k),
                 },
-            )
+            ))
         })
     }
 
@@ -162,7 +151,7 @@ pub struct ObjectPosition {
 }
 
 impl ObjectDb {
-    /// The current pack set, for [`RawPacks::locate`] and [`ObjectDb::read_raw`].
+    /// The current pack set, for [`RawPacks::position_of`] and [`ObjectDb::read_raw`].
     pub fn raw_packs(&self) -> RawPacks {
         RawPacks {
             packs: self.snapshot(),

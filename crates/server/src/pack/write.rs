@@ -96,8 +96,7 @@ enum Choice {
 fn planned(objects: &ObjectSet) -> impl Iterator<Item = Planned> + '_ {
     let packs = objects.packs();
     (0..packs.len() as u32)
-        .flat_map(move |rank| packs.entries_by_offset(rank))
-        .filter(|(object, _)| objects.contains(*object))
+        .flat_map(move |rank| packs.entries_by_offset(rank, |object| objects.contains(object)))
         .map(|(object, at)| Planned { object, at })
 }
 
