@@ -22,6 +22,8 @@ use tokio::sync::watch;
 use super::{Check, Shared};
 use crate::{ErrorKind, Result, Storage, StorageError, clip_range};
 
+/// Objects remembered as not worth a download, at most.
+const MAX_PASSED: usize = 10_000;
 /// Bytes gathered from the body before one write (and one progress report).
 const WRITE_BATCH: usize = 256 * 1024;
 /// A reader waits for the download if its range ends at most this far past what is on disk
@@ -206,7 +208,12 @@ pub(super) async fn run<S: Storage>(job: Job<S>) {
                 Failure::Disk(what, error) => job.shared.disk_trouble(what, &error),
                 Failure::NotCacheable(reason) => {
                     tracing::info!(%container, %name, "not cached on disk: {reason}");
-                    job.shared.lock().passed.insert(job.key.clone());
+                    let mut state = job.shared.lock();
+                    if state.passed.len() >= MAX_PASSED {
+                        // Forgotten objects are only tried once more.
+                        state.passed.clear();
+                    }
+                    state.passed.insert(job.key.clone());
                 }
                 Failure::Invalidated => {}
             }

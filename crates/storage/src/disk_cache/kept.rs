@@ -32,7 +32,7 @@ fn trailer_matches(bytes: &[u8]) -> bool {
 pub(super) fn offer(shared: &Arc<Shared>, container: &str, name: &str, bytes: Bytes) {
     let key = Layout::key(container, name);
     let size = bytes.len() as u64;
-    let evicted = {
+    let (evicted, id) = {
         let mut state = shared.lock();
         let paused = state
             .paused_until
@@ -40,14 +40,18 @@ pub(super) fn offer(shared: &Arc<Shared>, container: &str, name: &str, bytes: By
         if !shared.active
             || paused
             || state.index.lookup(&key).is_some()
-            || state.downloads.contains_key(&key)
+            || state.offers.contains_key(&key)
         {
             return;
         }
-        match state.index.reserve(size) {
-            Some(evicted) => evicted,
-            None => return,
-        }
+        let Some(evicted) = state.index.reserve(size) else {
+            return;
+        };
+        state.next_id += 1;
+        let id = state.next_id;
+        // Dropped by `invalidate` if the object is deleted or overwritten meanwhile.
+        state.offers.insert(key.clone(), id);
+        (evicted, id)
     };
     let shared = Arc::clone(shared);
     let container_dir = shared.layout.container_dir(container);
@@ -69,8 +73,12 @@ pub(super) fn offer(shared: &Arc<Shared>, container: &str, name: &str, bytes: By
             };
             let mut state = writer.lock();
             state.index.release(size);
+            let current = state.offers.get(&key) == Some(&id);
+            if current {
+                state.offers.remove(&key);
+            }
             let placed = match written {
-                Ok(true) if state.index.lookup(&key).is_none() => {
+                Ok(true) if current && state.index.lookup(&key).is_none() => {
                     std::fs::create_dir_all(&container_dir)
                         .and_then(|()| std::fs::rename(&temp, &path))
                         .map(|()| Some(state.index.insert(&key, size, true)))
@@ -108,16 +116,15 @@ pub(super) async fn read(shared: &Arc<Shared>, key: &str) -> Option<Bytes> {
         }
         let mut bytes = Vec::with_capacity(usize::try_from(hit.size).unwrap_or(0));
         file.read_to_end(&mut bytes)?;
-        Ok::<_, io::Error>(bytes)
+        let intact = bytes.len() as u64 == hit.size && trailer_matches(&bytes);
+        Ok::<_, io::Error>(intact.then_some(bytes))
     })
     .await
     .map_err(io::Error::other)
     .and_then(|read| read);
     match read {
-        Ok(bytes) if bytes.len() as u64 == hit.size && trailer_matches(&bytes) => {
-            Some(Bytes::from(bytes))
-        }
-        Ok(_) => {
+        Ok(Some(bytes)) => Some(Bytes::from(bytes)),
+        Ok(None) => {
             tracing::warn!(%key, "a kept copy on disk is damaged: removed, read from storage");
             shared.lock().index.remove(key);
             shared.remove_files(vec![key.to_owned()]).await;

@@ -137,10 +137,22 @@ impl Layout {
             let Some(container_name) = container_name.to_str() else {
                 continue;
             };
-            if container_name == TEMP_DIR || !container.file_type()?.is_dir() {
+            if container_name == TEMP_DIR {
                 continue;
             }
-            for file in std::fs::read_dir(container.path())? {
+            // A container directory removed meanwhile by another process is skipped, not a
+            // reason to give up on the cache.
+            let files = match container.file_type() {
+                Ok(kind) if kind.is_dir() => std::fs::read_dir(container.path()),
+                Ok(_) => continue,
+                Err(e) => Err(e),
+            };
+            let files = match files {
+                Ok(files) => files,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for file in files {
                 let file = file?;
                 let metadata = match file.metadata() {
                     Ok(metadata) if metadata.is_file() => metadata,

@@ -61,6 +61,8 @@ use layout::Layout;
 
 /// How long reads pass through after the local disk failed.
 const DISK_PAUSE: Duration = Duration::from_secs(60);
+/// Objects whose reads that went to the inner storage are counted at once, at most.
+const MAX_READ_THROUGH: usize = 10_000;
 /// Bytes per chunk when `get` streams a local copy.
 const STREAM_CHUNK: u64 = 256 * 1024;
 
@@ -92,6 +94,8 @@ struct State {
     /// Reads that went to the inner storage, per object not downloaded yet (see
     /// [`DiskCacheOptions::download_after`]).
     read_through: HashMap<String, u32>,
+    /// Offered copies being written (`kept.rs`), by key, with the offer's id.
+    offers: HashMap<String, u64>,
     /// Reads pass through until then, after a disk failure.
     paused_until: Option<Instant>,
     /// A disk failure was logged as a warning and nothing succeeded since.
@@ -215,6 +219,7 @@ impl<S: Storage + 'static> DiskCache<S> {
                     downloads: HashMap::new(),
                     passed: HashSet::new(),
                     read_through: HashMap::new(),
+                    offers: HashMap::new(),
                     paused_until: None,
                     disk_warned: false,
                     next_id: 0,
@@ -264,6 +269,10 @@ impl<S: Storage + 'static> DiskCache<S> {
             || state.downloads.len() >= self.shared.max_downloads
         {
             return Plan::PassThrough;
+        }
+        if state.read_through.len() >= MAX_READ_THROUGH && !state.read_through.contains_key(key) {
+            // Packs read a few times each and never again: start counting afresh.
+            state.read_through.clear();
         }
         let read = state.read_through.entry(key.to_owned()).or_default();
         if *read < self.shared.download_after {
@@ -342,7 +351,15 @@ impl<S: Storage + 'static> DiskCache<S> {
     async fn stream_copy(&self, key: &str, container: &str, name: &str) -> Option<GetResult> {
         let hit = self.shared.lock().index.lookup(key)?;
         let path = self.shared.layout.path(key);
-        let opened = tokio::task::spawn_blocking(move || File::open(path)).await;
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = File::open(path)?;
+            if hit.first_use {
+                // Best effort: the mtime is the copy's recency after a restart.
+                let _ = file.set_modified(SystemTime::now());
+            }
+            Ok::<_, io::Error>(file)
+        })
+        .await;
         let Ok(Ok(file)) = opened else {
             self.shared.lock().index.remove(key);
             return None;
@@ -378,6 +395,7 @@ impl<S: Storage + 'static> DiskCache<S> {
             let mut state = self.shared.lock();
             state.passed.remove(key);
             state.read_through.remove(key);
+            state.offers.remove(key);
             if let Some(download) = state.downloads.remove(key) {
                 download.invalidated.store(true, Ordering::SeqCst);
             }
@@ -408,6 +426,7 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
             state
                 .read_through
                 .retain(|key, _| !key.starts_with(&prefix));
+            state.offers.retain(|key, _| !key.starts_with(&prefix));
             state.downloads.retain(|key, download| {
                 let keep = !key.starts_with(&prefix);
                 if !keep {

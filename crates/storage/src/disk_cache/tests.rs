@@ -634,6 +634,18 @@ async fn offered_indexes_are_kept_and_checked() {
     holds(&second, 1).await;
     second.delete(C, name).await.expect("delete");
     assert_eq!(second.stats().files, 0, "a deleted object's copy goes too");
+
+    // Deleted while its offered copy is being written: the copy is not put in place.
+    second.offer_copy(C, name, idx.clone()).await;
+    // Gone from the storage already: the delete only drops what the cache has.
+    let _ = second.delete(C, name).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        second.stats().files,
+        0,
+        "an offer overtaken by a delete is dropped"
+    );
+    assert_eq!(files_in(second.dir()), 0);
 }
 
 #[tokio::test]
