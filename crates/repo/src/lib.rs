@@ -4,7 +4,8 @@
 //! - [`odb`]: the object database: immutable packs with their `.idx` and per-pack metadata,
 //!   ingested from a push and read by object id through a block cache.
 //! - [`refs`]: the repository state (refs, HEAD, the list of live packs) as an append-only log
-//!   of immutable entries with checkpoints; multi-ref transactions commit all or nothing.
+//!   of immutable entries with checkpoints; multi-ref transactions commit all or nothing; the
+//!   coordinator that decides the order of states (the object store alone, or etcd).
 //! - [`seed`]: repositories laid out by dulwich's Swift backend, served as they are and adopted
 //!   into the log on their first write.
 //! - [`Repository`] (`repository/`): creating and opening a repository, reading its state and

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use odb_support::{BLOB, PackBuilder, ingest, object_id};
 use rand::Rng;
 use swiftgit_repo::odb::{ObjectDb, OdbOptions};
+use swiftgit_repo::refs::sequence::SingleWriter;
 use swiftgit_repo::refs::verify_log;
 use swiftgit_repo::{
     Expected, New, RefName, RefTransaction, RefUpdate, RepoName, Repository, RepositoryOptions,
@@ -50,10 +51,10 @@ fn child_push_loop() {
     runtime().block_on(async {
         let storage: Arc<dyn Storage> = Arc::new(LocalStorage::open(&dir).expect("open storage"));
         let name = RepoName::new(REPO).expect("valid");
-        let options = RepositoryOptions {
+        let options = RepositoryOptions::with_coordinator(Arc::new(SingleWriter {
             checkpoint_interval: 3,
-            ..RepositoryOptions::default()
-        };
+            ..SingleWriter::default()
+        }));
         let repo = Repository::open_with(storage.clone(), &name, options)
             .await
             .expect("open");

@@ -9,7 +9,7 @@ use swiftgit_repo::odb::{
     IngestLimits, IngestProgress, IngestedPack, ObjectDb, OdbError, OdbOptions,
 };
 use swiftgit_repo::refs::{LogError, RepoState};
-use swiftgit_repo::{ObjectId, RepoError, RepoName, Repository};
+use swiftgit_repo::{ObjectId, RepoError, RepoName, Repository, RepositoryOptions};
 use swiftgit_storage::Storage;
 use tokio::io::AsyncRead;
 use tokio::sync::OnceCell;
@@ -144,21 +144,46 @@ impl RepoHandle {
 
 type Slot = Arc<OnceCell<Arc<RepoHandle>>>;
 
-/// The repositories of one storage account.
+/// The repositories of one storage account, with what they share in this process: the
+/// coordinator that orders their states and the table of their commit locks (in
+/// [`RepositoryOptions`]).
 #[derive(Debug)]
 pub struct Registry {
     storage: Arc<dyn Storage>,
     odb_options: OdbOptions,
+    repository_options: RepositoryOptions,
     open: Mutex<HashMap<RepoName, Slot>>,
 }
 
 impl Registry {
+    /// A registry whose repositories have one writing process (this one) and no coordinator.
     pub fn new(storage: Arc<dyn Storage>, odb_options: OdbOptions) -> Registry {
+        Registry::with_options(storage, odb_options, RepositoryOptions::default())
+    }
+
+    pub fn with_options(
+        storage: Arc<dyn Storage>,
+        odb_options: OdbOptions,
+        repository_options: RepositoryOptions,
+    ) -> Registry {
         Registry {
             storage,
             odb_options,
+            repository_options,
             open: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How the registry opens repositories (its coordinator and commit locks): a repository
+    /// opened elsewhere in this process with these options shares their locks.
+    pub fn repository_options(&self) -> &RepositoryOptions {
+        &self.repository_options
+    }
+
+    /// Gives up what the coordinator holds for this process (writer leases), when serving
+    /// stops.
+    pub async fn shutdown(&self) {
+        self.repository_options.coordinator.shutdown().await;
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -202,7 +227,9 @@ impl Registry {
     }
 
     async fn open_handle(&self, name: &RepoName) -> Result<Arc<RepoHandle>, RegistryError> {
-        let repo = Repository::open(self.storage.clone(), name).await?;
+        let repo =
+            Repository::open_with(self.storage.clone(), name, self.repository_options.clone())
+                .await?;
         let state = repo.state();
         let odb = ObjectDb::open(
             self.storage.clone(),

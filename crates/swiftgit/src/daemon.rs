@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::http_settings::HttpSettings;
 use crate::settings::{DaemonFlags, DaemonSettings};
-use crate::{backend, cache_settings, http_server, stats_file};
+use crate::{backend, cache_settings, coordinator_settings, http_server, stats_file};
 
 /// Serves until a signal; with `stats_file`, keeps that file up to date with the storage
 /// counters (see [`crate::stats_file`]).
@@ -32,7 +32,12 @@ pub async fn run(
     }
     let cache = cache_settings::load(config, flags, |name| std::env::var(name).ok())?;
     let backend::Backend { storage, usage } = backend::open_counted(config, cache.as_ref()).await?;
-    let registry = Arc::new(Registry::new(storage, odb_options(config)));
+    let repository_options = coordinator_settings::repository_options(config)?;
+    let registry = Arc::new(Registry::with_options(
+        storage,
+        odb_options(config),
+        repository_options,
+    ));
     let options = DaemonOptions {
         limits: ConnectionLimits {
             max_connections: settings.max_connections,
@@ -79,7 +84,9 @@ pub async fn run(
             idle_timeout_secs = settings.idle_timeout.as_secs(),
             "serving git:// (no authentication, no encryption)"
         );
-        servers.spawn(Daemon::new(registry, options).serve(listener, until_stopped(stopped)));
+        servers.spawn(
+            Daemon::new(Arc::clone(&registry), options).serve(listener, until_stopped(stopped)),
+        );
     }
     let stats_task = match &stats_file {
         Some(path) => Some(stats_file::start(path.clone(), usage.clone()).await?),
@@ -88,6 +95,7 @@ pub async fn run(
     shutdown_signal().await;
     let _ = stop.send(true);
     while servers.join_next().await.is_some() {}
+    registry.shutdown().await;
     if let (Some(task), Some(path)) = (stats_task, &stats_file) {
         task.abort();
         stats_file::write_final(path, &usage).await;

@@ -4,6 +4,7 @@
 mod allocator;
 mod backend;
 mod cache_settings;
+mod coordinator_settings;
 mod daemon;
 mod http_server;
 mod http_settings;
@@ -162,7 +163,8 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
     let warnings = settings::warnings(&config)
         .into_iter()
         .chain(http_settings::warnings(&config))
-        .chain(cache_settings::warnings(&config));
+        .chain(cache_settings::warnings(&config))
+        .chain(coordinator_settings::warnings(&config));
     for warning in config.warnings.iter().cloned().chain(warnings) {
         tracing::warn!("{warning}");
     }
@@ -182,7 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for name in containers {
                 println!("{name}");
             }
-            Ok(())
+            coordinator_settings::check(&config).await
         }
         Command::User {
             command:

@@ -10,6 +10,7 @@
 pub mod counting_alloc;
 pub mod crash;
 pub mod git;
+pub mod swift_proxy;
 
 use std::path::PathBuf;
 

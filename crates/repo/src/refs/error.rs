@@ -32,6 +32,38 @@ pub enum LogError {
         seq: u64,
         reason: String,
     },
+    /// The coordinator (etcd) could not be asked or answered with an error; nothing was decided
+    /// unless the caller says the outcome is unknown.
+    #[error("repository {repo}: cannot {action}: {error}")]
+    Coordinator {
+        repo: String,
+        action: &'static str,
+        error: Box<swiftgit_etcd::EtcdError>,
+    },
+    /// The coordinator holds something swiftgit does not write there.
+    #[error("repository {repo}: the coordinator's {key} is unreadable: {reason}")]
+    CoordinatorCorrupt {
+        repo: String,
+        key: String,
+        reason: String,
+    },
+    /// Without a coordinator, another live process holds the repository's writer lease.
+    #[error(
+        "repository {repo} is written by another swiftgit process ({host}, pid {pid}) without a coordinator; configure [coordinator]"
+    )]
+    OtherWriter {
+        repo: String,
+        host: String,
+        pid: u32,
+    },
+    /// Without a coordinator, a repository that a coordinator decides for may not be written.
+    #[error(
+        "repository {repo} is coordinated by {coordinator}; this process has no [coordinator] section and may only read it"
+    )]
+    Coordinated { repo: String, coordinator: String },
+    /// A dulwich layout could not be read.
+    #[error(transparent)]
+    Seed(#[from] crate::seed::SeedError),
 }
 
 impl LogError {

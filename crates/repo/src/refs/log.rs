@@ -84,6 +84,87 @@ pub async fn load(storage: &dyn Storage, container: &str) -> Result<Option<Loade
     }
 }
 
+/// The state after entry `until` exactly, read from the newest checkpoint at or before it (the
+/// hint's, else a listing's) and the entries after it, all in parallel: for a reader that knows
+/// from elsewhere (a coordinator) where the stored log ends. [`LogError::Broken`] if an entry up
+/// to `until` is missing.
+pub async fn load_until(
+    storage: &dyn Storage,
+    container: &str,
+    until: u64,
+) -> Result<Loaded, LogError> {
+    if until == 0 {
+        return Ok(Loaded {
+            state: RepoState::before_log(),
+            checkpoint: None,
+        });
+    }
+    let hinted = read_hint(storage, container)
+        .await?
+        .and_then(|hint| hint.checkpoint)
+        .filter(|&seq| seq <= until);
+    let mut checkpoint = match hinted {
+        Some(seq) => Some(seq),
+        None => newest_listed_checkpoint_until(storage, container, until).await?,
+    };
+    let state = loop {
+        let first = checkpoint.unwrap_or(0) + 1;
+        let base = async {
+            match checkpoint {
+                Some(seq) => fetch_checkpoint(storage, container, seq).await,
+                None => Ok(Some(RepoState::before_log())),
+            }
+        };
+        let (base, entries) = futures::join!(
+            base,
+            fetch_wave(storage, container, first, until + 1 - first)
+        );
+        match base? {
+            Some(mut state) => {
+                apply_wave(container, &mut state, entries)?;
+                break state;
+            }
+            // The hint named a checkpoint that is not stored: do without.
+            None if hinted.is_some() && checkpoint == hinted => {
+                checkpoint = newest_listed_checkpoint_until(storage, container, until)
+                    .await?
+                    .filter(|&seq| Some(seq) != hinted);
+            }
+            None => checkpoint = None,
+        }
+    };
+    if state.seq != until {
+        return Err(LogError::Broken {
+            repo: container.to_owned(),
+            seq: state.seq + 1,
+            reason: format!("the log should reach entry {until}, but this entry is not stored"),
+        });
+    }
+    Ok(Loaded { state, checkpoint })
+}
+
+async fn newest_listed_checkpoint_until(
+    storage: &dyn Storage,
+    container: &str,
+    until: u64,
+) -> Result<Option<u64>, LogError> {
+    let listed = match storage.list(container, CHECKPOINT_PREFIX).await {
+        Ok(listed) => listed,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LogError::storage(container, "list", CHECKPOINT_PREFIX, e)),
+    };
+    Ok(listed
+        .iter()
+        .filter_map(|meta| {
+            meta.name
+                .strip_prefix(CHECKPOINT_PREFIX)?
+                .parse::<u64>()
+                .ok()
+        })
+        .filter(|&seq| seq <= until)
+        .max())
+}
+
 /// Catches up from `state`, first jumping to the newest listed checkpoint if it is further on.
 async fn jump_ahead(
     storage: &dyn Storage,
@@ -172,17 +253,24 @@ fn apply_wave(
                 reason: "the first entry does not hold an initial state".into(),
             });
         }
-        let mismatches = state.apply(&entry);
-        if !mismatches.is_empty() {
-            tracing::warn!(
-                repo = container,
-                seq = entry.seq,
-                refs = ?mismatches,
-                "log entry recorded old values that differ from the replayed state (a lost race between writers)"
-            );
-        }
+        apply_logged(container, state, &entry);
     }
     Ok(true)
+}
+
+/// Applies `entry` to `state`, logging an error if the entry's recorded old values differ from
+/// the state: two writers raced for one entry and one of them lost what it was told it wrote
+/// (only a store without compare-and-swap, written by several processes, allows that).
+pub(crate) fn apply_logged(container: &str, state: &mut RepoState, entry: &LogEntry) {
+    let mismatches = state.apply(entry);
+    if !mismatches.is_empty() {
+        tracing::error!(
+            repo = container,
+            seq = entry.seq,
+            refs = ?mismatches,
+            "log entry recorded old values that differ from the replayed state (a lost race between writers; run one writing process per repository or configure [coordinator])"
+        );
+    }
 }
 
 async fn fetch_wave(

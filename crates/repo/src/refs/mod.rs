@@ -6,27 +6,25 @@
 //! - [`transaction`]: what a caller asks to change ([`RefTransaction`]) and why it is rejected.
 //! - [`format`]: the bytes of entries, checkpoints and the hint (versioned JSON; no IO).
 //! - [`log`]: where those objects live and how the newest state is read in a few requests.
-//! - [`committer`]: the one step that decides between writers, behind a trait so that a real
-//!   coordinator can take it over.
-//! - [`lock`]: the per-repository commit lock inside one process.
+//! - [`sequence`]: the seam that owns a repository's state sequence — reading the newest state,
+//!   appending at an expected head, resolving lost answers — with the object store alone
+//!   ([`sequence::SingleWriter`]) or etcd deciding; and the per-repository commit locks.
 //! - [`verify`]: a full replay of a log, for tests and `fsck`.
 //!
 //! Committing (see [`crate::Repository::commit`]) takes the process's lock for the repository,
-//! catches up with the log, checks every expectation of the transaction, and creates entry
-//! `seq + 1`; if another writer created it first the commit catches up and checks again. The
-//! pack list lives in the log and is never taken from a container listing.
+//! reads the newest state, checks every expectation of the transaction, and appends entry
+//! `seq + 1` through the sequence; if another writer's entry came first the commit reads on and
+//! checks again. The pack list lives in the log and is never taken from a container listing.
 
-pub mod committer;
 mod error;
 pub mod format;
-pub mod lock;
 pub mod log;
 mod name;
+pub mod sequence;
 pub mod state;
 pub mod transaction;
 pub mod verify;
 
-pub use committer::{Append, Committer, CreateOnly};
 pub use error::{CommitError, LogError};
 pub use name::{RefName, RefNameError, RefNameRule};
 pub use state::{Head, LogEntry, Peeled, RefChange, RepoState, Snapshot};

@@ -2,28 +2,26 @@
 //!
 //! 1. Check what does not depend on the state (duplicate refs, contradictions), and that every
 //!    added pack's `.pack` and `.idx` are stored.
-//! 2. Take the process's commit lock for the repository, so the process never races itself.
-//! 3. Catch up with the log (one request if nothing changed).
+//! 2. Take the repository's commit lock, so the process never races itself.
+//! 3. Read the newest state through the coordinator (one request if nothing changed) while it
+//!    checks that this process may write (the writer lease without a coordinator).
 //! 4. Check every expectation against that state; any failure rejects the whole transaction.
-//! 5. Have the [`crate::refs::Committer`] make the changes entry `seq + 1`. If another writer
-//!    took that entry, catch up and go back to 4. If the append failed without an answer, read
-//!    the entry back: its random nonce tells whether it is ours.
-//! 6. Write a checkpoint if one is due, then the hint. Both are optimisations: a failure is
-//!    logged, not returned, and readers do without them.
+//! 5. Have the [`StateSequence`] append the changes after that state. If another writer's entry
+//!    came first, read on and go back to 4. If the append's answer was lost, the sequence
+//!    resolves it (the entry's random nonce tells whether the stored one is ours).
+//! 6. Publish (checkpoint, hint, the entry's copy in the object store): before answering with
+//!    the object store alone, after it with a coordinator whose entries wait in it until copied.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use swiftgit_storage::ErrorKind;
 
 use super::Repository;
 use crate::PackId;
-use crate::refs::format::{self, Hint};
-use crate::refs::{
-    Append, CommitError, LogEntry, LogError, RefTransaction, RepoState, Snapshot, log,
-};
+use crate::refs::sequence::{Append, StateSequence};
+use crate::refs::{CommitError, LogEntry, LogError, RefTransaction, RepoState, Snapshot};
 
 /// A successful commit.
 #[derive(Debug, Clone)]
@@ -37,19 +35,19 @@ pub struct Committed {
 }
 
 impl Repository {
-    /// Commits `transaction` all or nothing, as log entry `seq + 1` of the newest state.
+    /// Commits `transaction` all or nothing, as the entry after the newest state.
     ///
     /// Errors: [`CommitError::Rejected`] if an expectation does not hold (naming the ref, the
     /// expected and the actual value) or the transaction contradicts itself — nothing is written;
     /// [`CommitError::PackNotStored`] if an added pack is not uploaded;
     /// [`CommitError::Contention`] if other writers took the next entry
     /// [`super::RepositoryOptions::max_commit_attempts`] times in a row;
-    /// [`CommitError::Log`] for storage failures (if it happened while writing the entry, the
-    /// outcome is unknown: refresh to see).
+    /// [`CommitError::Log`] for storage or coordinator failures, or when this process may not
+    /// write (another writer holds the lease): if it happened while appending, the outcome is
+    /// unknown (refresh to see).
     ///
-    /// Atomicity: concurrent commits in one process are serialised. Across processes the
-    /// guarantee is the [`crate::refs::Committer`]'s: exact on memory and local storage, not on
-    /// Swift with the default committer.
+    /// Atomicity: concurrent commits in one process are serialised by the commit lock; across
+    /// processes the guarantee is the coordinator's (see [`crate::refs::sequence`]).
     pub async fn commit(&self, transaction: RefTransaction) -> Result<Committed, CommitError> {
         let repo = self.container();
         transaction
@@ -63,8 +61,8 @@ impl Repository {
 
         let lock = self.inner.lock.clone();
         let _guard = lock.lock().await;
-        let mut state = self.refresh().await?;
-        let options = &self.inner.options;
+        let sequence = &self.inner.sequence;
+        let (mut state, ()) = futures::try_join!(self.refresh(), sequence.check_writer())?;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -92,26 +90,18 @@ impl Repository {
                 packs_added: changes.packs_added,
                 packs_removed: changes.packs_removed,
             };
-            let bytes = Bytes::from(format::encode_entry(&entry));
-            let outcome = match options
-                .committer
-                .append(self.storage().as_ref(), repo, entry.seq, bytes.clone())
-                .await
-            {
-                Ok(outcome) => outcome,
-                Err(e) => self.settle_unknown_outcome(entry.seq, &bytes, e).await?,
-            };
-            match outcome {
+            match append(sequence.as_ref(), &state, &entry).await? {
                 Append::Appended => {
                     let mut next = (*state).clone();
                     next.apply(&entry);
-                    let state = self.after_append(next, entry.time_ms).await;
+                    let state = self.store(next);
+                    self.publish(&state, entry).await;
                     return Ok(Committed {
                         state,
                         written: true,
                     });
                 }
-                Append::Conflict if attempts >= options.max_commit_attempts => {
+                Append::Conflict if attempts >= self.inner.max_commit_attempts => {
                     return Err(CommitError::Contention {
                         repo: repo.to_owned(),
                         seq: entry.seq,
@@ -134,27 +124,14 @@ impl Repository {
         }
     }
 
-    /// After a failed append (say its answer was lost), reads entry `seq` back: our bytes (the
-    /// nonce makes them unique) mean the commit happened, someone else's that it lost. If the
-    /// entry is missing or unreadable the outcome stays unknown and `error` is returned.
-    async fn settle_unknown_outcome(
-        &self,
-        seq: u64,
-        entry: &Bytes,
-        error: swiftgit_storage::StorageError,
-    ) -> Result<Append, LogError> {
-        let name = log::entry_name(seq);
-        let stored = async {
-            self.storage()
-                .get(self.container(), &name)
-                .await?
-                .bytes()
-                .await
-        };
-        match stored.await {
-            Ok(stored) if stored == *entry => Ok(Append::Appended),
-            Ok(_) => Ok(Append::Conflict),
-            Err(_) => Err(LogError::storage(self.container(), "write", name, error)),
+    /// Publishes a committed entry, now or (if the sequence allows) in a task of its own.
+    async fn publish(&self, state: &Arc<RepoState>, entry: LogEntry) {
+        let sequence = Arc::clone(&self.inner.sequence);
+        if sequence.publish_in_background() {
+            let state = Arc::clone(state);
+            tokio::spawn(async move { sequence.publish(&state, &entry).await });
+        } else {
+            sequence.publish(state, &entry).await;
         }
     }
 
@@ -191,32 +168,27 @@ impl Repository {
         }
         Ok(())
     }
+}
 
-    /// Writes a checkpoint if one is due and then the hint; caches `state`.
-    async fn after_append(&self, state: RepoState, time_ms: u64) -> Arc<RepoState> {
-        let repo = self.container();
-        let storage = self.storage().as_ref();
-        let mut checkpoint = self.cache().checkpoint;
-        if state.seq - checkpoint.unwrap_or(0) >= self.inner.options.checkpoint_interval.max(1) {
-            match log::write_checkpoint(storage, repo, &state, time_ms).await {
-                Ok(()) => checkpoint = Some(state.seq),
-                Err(e) => {
-                    tracing::warn!(error = %e, "committed, but the checkpoint was not written")
-                }
-            }
-        }
-        let hint = Hint {
-            checkpoint,
-            seq: state.seq,
-        };
-        if let Err(e) = log::write_hint(storage, repo, hint).await {
-            tracing::warn!(error = %e, "committed, but the hint was not updated");
-        }
-        self.store(state, checkpoint)
+/// Appends `entry` after `base`, settling an unknown outcome; the error of the append if it
+/// stays unknown.
+async fn append(
+    sequence: &dyn StateSequence,
+    base: &RepoState,
+    entry: &LogEntry,
+) -> Result<Append, LogError> {
+    match sequence.append(base, entry).await {
+        Ok(outcome) => Ok(outcome),
+        Err(e) if e.outcome_unknown => match sequence.resolve(base, entry).await {
+            Ok(outcome) => Ok(outcome),
+            Err(_) => Err(e.error),
+        },
+        Err(e) => Err(e.error),
     }
 }
 
-pub(super) fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -5,7 +5,6 @@ use std::fmt;
 use swiftgit_storage::StorageError;
 
 use crate::refs::{LogError, RefNameError};
-use crate::seed::SeedError;
 
 /// What an existing container already holds, found by [`crate::Repository::init`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +52,4 @@ pub enum RepoError {
     },
     #[error(transparent)]
     Log(#[from] LogError),
-    #[error(transparent)]
-    Seed(#[from] SeedError),
 }

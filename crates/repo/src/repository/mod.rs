@@ -1,35 +1,36 @@
-//! [`Repository`]: one repository's container, its state log, and the process-wide commit lock.
-//! Creating and opening live here; committing in `commit.rs`.
+//! [`Repository`]: one repository's container, its state sequence (see
+//! [`crate::refs::sequence`]) and its commit lock. Creating and opening live here; committing in
+//! `commit.rs`.
 
 mod commit;
 mod error;
 
 pub use commit::Committed;
+pub(crate) use commit::now_ms;
 pub use error::{Existing, RepoError};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use swiftgit_storage::Storage;
 
 use crate::name::RepoName;
-use crate::refs::format::{self, Hint};
-use crate::refs::lock::{self, CommitLock};
-use crate::refs::{
-    Append, Committer, CreateOnly, Head, LogEntry, LogError, RefName, RepoState, Snapshot, log,
+use crate::refs::sequence::{
+    Append, CommitLock, CommitLocks, Coordinator, SingleWriter, StateSequence,
 };
+use crate::refs::{Head, LogEntry, LogError, RefName, RepoState, Snapshot, log};
 use crate::seed;
 
-/// How a [`Repository`] writes its log.
+/// How a [`Repository`] orders and writes its states.
 #[derive(Debug, Clone)]
 pub struct RepositoryOptions {
-    /// A checkpoint (the whole state) is written once this many entries follow the newest one;
-    /// opening then reads at most this many entries past it. Default 8.
-    pub checkpoint_interval: u64,
-    /// The step that decides between concurrent writers. Default: [`CreateOnly`] with
-    /// read-back.
-    pub committer: Arc<dyn Committer>,
+    /// Where the repository's state sequence is decided. Default: [`SingleWriter`] (the object
+    /// store alone, one writing process).
+    pub coordinator: Arc<dyn Coordinator>,
+    /// The commit locks of this process: repository values opened with clones of one table
+    /// serialise their commits. Default: a new table (so share one options value, or the
+    /// table, between the repositories of one process).
+    pub locks: CommitLocks,
     /// How often a commit catches up and tries again when another writer took its entry before
     /// giving up with [`crate::refs::CommitError::Contention`]. Default 100.
     pub max_commit_attempts: u32,
@@ -38,16 +39,26 @@ pub struct RepositoryOptions {
 impl Default for RepositoryOptions {
     fn default() -> Self {
         RepositoryOptions {
-            checkpoint_interval: 8,
-            committer: Arc::new(CreateOnly::default()),
+            coordinator: Arc::new(SingleWriter::default()),
+            locks: CommitLocks::default(),
             max_commit_attempts: 100,
         }
     }
 }
 
-/// A repository: a container holding packs and the state log. Cheap to clone (clones share the
-/// cached state); keep one per repository and clone it rather than opening again, which costs a
-/// few requests where [`Repository::refresh`] costs one.
+impl RepositoryOptions {
+    /// Default options with `coordinator`.
+    pub fn with_coordinator(coordinator: Arc<dyn Coordinator>) -> RepositoryOptions {
+        RepositoryOptions {
+            coordinator,
+            ..RepositoryOptions::default()
+        }
+    }
+}
+
+/// A repository: a container holding packs, and its state sequence. Cheap to clone (clones share
+/// the cached state); keep one per repository and clone it rather than opening again, which
+/// costs a few requests where [`Repository::refresh`] costs one.
 ///
 /// The object database (`crate::odb`) is opened separately over [`Repository::storage`],
 /// [`Repository::container`] and the packs of [`RepoState::packs`].
@@ -60,16 +71,10 @@ pub struct Repository {
 struct Inner {
     storage: Arc<dyn Storage>,
     name: RepoName,
-    options: RepositoryOptions,
+    sequence: Arc<dyn StateSequence>,
+    max_commit_attempts: u32,
     lock: CommitLock,
-    cache: Mutex<Cached>,
-}
-
-#[derive(Debug)]
-struct Cached {
-    state: Arc<RepoState>,
-    /// The newest checkpoint this process knows of.
-    checkpoint: Option<u64>,
+    state: Mutex<Arc<RepoState>>,
 }
 
 impl Repository {
@@ -83,10 +88,11 @@ impl Repository {
         Repository::init_with(storage, name, initial_branch, RepositoryOptions::default()).await
     }
 
-    /// Creates the container if needed and writes log entry 1 (HEAD → `refs/heads/<initial_branch>`,
-    /// no refs, no packs). Fails with [`RepoError::AlreadyExists`] if the container already holds
-    /// a swiftgit log, a dulwich layout or any object; with the committer's guarantee (see
-    /// [`crate::refs::committer`]) exactly one of two concurrent `init`s succeeds.
+    /// Creates the container if needed and appends entry 1 (HEAD → `refs/heads/<initial_branch>`,
+    /// no refs, no packs) as the first state of the sequence. Fails with
+    /// [`RepoError::AlreadyExists`] if the container already holds a swiftgit log, a dulwich
+    /// layout or any object, or the coordinator already knows the repository; with the
+    /// coordinator's guarantee exactly one of two concurrent `init`s succeeds.
     pub async fn init_with(
         storage: Arc<dyn Storage>,
         name: &RepoName,
@@ -127,28 +133,32 @@ impl Repository {
             packs_added: Vec::new(),
             packs_removed: Vec::new(),
         };
-        let bytes = Bytes::from(format::encode_entry(&entry));
-        let appended = options
-            .committer
-            .append(storage.as_ref(), repo, 1, bytes)
-            .await
-            .map_err(|e| LogError::storage(repo, "write", log::entry_name(1), e))?;
+        let sequence = options.coordinator.sequence(storage.clone(), name);
+        let base = RepoState::before_log();
+        let appended = match sequence.append(&base, &entry).await {
+            Ok(appended) => appended,
+            Err(e) if e.outcome_unknown => sequence
+                .resolve(&base, &entry)
+                .await
+                .map_err(|_| RepoError::Log(e.error))?,
+            Err(e) => return Err(RepoError::Log(e.error)),
+        };
         if appended == Append::Conflict {
             return Err(RepoError::AlreadyExists {
                 repo: repo.to_owned(),
                 found: Existing::Log,
             });
         }
-        let mut state = RepoState::before_log();
+        let mut state = base;
         state.apply(&entry);
-        let hint = Hint {
-            checkpoint: None,
-            seq: 1,
-        };
-        if let Err(e) = log::write_hint(storage.as_ref(), repo, hint).await {
-            tracing::warn!(error = %e, "repository created, but its hint was not written");
-        }
-        Ok(Repository::new(storage, name.clone(), options, state, None))
+        sequence.publish(&state, &entry).await;
+        Ok(Repository::new(
+            storage,
+            name.clone(),
+            &options,
+            sequence,
+            state,
+        ))
     }
 
     /// Opens the repository `name` with default options. See [`Repository::open_with`].
@@ -156,31 +166,24 @@ impl Repository {
         Repository::open_with(storage, name, RepositoryOptions::default()).await
     }
 
-    /// Reads the newest state: from swiftgit's log (the hint, a checkpoint, the entries after
-    /// it in parallel and one probe past them: a handful of requests), else from a dulwich
-    /// layout (adopted into the log by the first commit). [`RepoError::NotFound`] if neither.
+    /// Reads the newest state through the coordinator: from swiftgit's log (the hint, a
+    /// checkpoint, the entries after it in parallel and one probe past them: a handful of
+    /// requests), else from a dulwich layout (adopted into the log by the first commit, or at
+    /// once by a coordinator). [`RepoError::NotFound`] if neither.
     pub async fn open_with(
         storage: Arc<dyn Storage>,
         name: &RepoName,
         options: RepositoryOptions,
     ) -> Result<Repository, RepoError> {
         let repo = name.as_str();
-        if let Some(loaded) = log::load(storage.as_ref(), repo).await? {
+        let sequence = options.coordinator.sequence(storage.clone(), name);
+        if let Some(state) = sequence.read(None).await? {
             return Ok(Repository::new(
                 storage,
                 name.clone(),
-                options,
-                loaded.state,
-                loaded.checkpoint,
-            ));
-        }
-        if let Some(layout) = seed::load(storage.as_ref(), repo).await? {
-            return Ok(Repository::new(
-                storage,
-                name.clone(),
-                options,
-                layout.state,
-                None,
+                &options,
+                sequence,
+                state,
             ));
         }
         let container_exists =
@@ -201,21 +204,19 @@ impl Repository {
     fn new(
         storage: Arc<dyn Storage>,
         name: RepoName,
-        options: RepositoryOptions,
+        options: &RepositoryOptions,
+        sequence: Arc<dyn StateSequence>,
         state: RepoState,
-        checkpoint: Option<u64>,
     ) -> Repository {
-        let lock = lock::commit_lock(name.as_str());
+        let lock = options.locks.get(name.as_str());
         Repository {
             inner: Arc::new(Inner {
                 storage,
                 name,
-                options,
+                sequence,
+                max_commit_attempts: options.max_commit_attempts,
                 lock,
-                cache: Mutex::new(Cached {
-                    state: Arc::new(state),
-                    checkpoint,
-                }),
+                state: Mutex::new(Arc::new(state)),
             }),
         }
     }
@@ -238,43 +239,31 @@ impl Repository {
     /// The newest state this process has seen; no request. Call [`Repository::refresh`] to see
     /// other processes' commits.
     pub fn state(&self) -> Arc<RepoState> {
-        self.cache().state.clone()
+        self.cached().clone()
     }
 
-    /// Catches up with the log: one request (a probe of the next entry) if nothing changed,
-    /// otherwise the new entries (fetched in parallel waves) and one probe past them.
+    /// Reads the newest state through the coordinator: one request if nothing changed (a probe
+    /// of the next entry in the object store, or one etcd read), otherwise the new entries.
     pub async fn refresh(&self) -> Result<Arc<RepoState>, LogError> {
         let current = self.state();
-        let storage = self.inner.storage.as_ref();
-        let Some(next) = log::fetch_entry(storage, self.container(), current.seq + 1).await? else {
-            return Ok(current);
-        };
-        let mut state = (*current).clone();
-        if state.seq == 0 && next.reset.is_none() {
-            return Err(LogError::Broken {
-                repo: self.container().to_owned(),
-                seq: next.seq,
-                reason: "the first entry does not hold an initial state".into(),
-            });
+        match self.inner.sequence.read(Some(&current)).await? {
+            Some(state) if state.seq > current.seq => Ok(self.store(state)),
+            _ => Ok(current),
         }
-        state.apply(&next);
-        let state = log::catch_up(storage, self.container(), state, 1).await?;
-        Ok(self.store(state, None))
     }
 
     /// Keeps `state` if it is newer than the cached one; returns the newest.
-    fn store(&self, state: RepoState, checkpoint: Option<u64>) -> Arc<RepoState> {
-        let mut cache = self.cache();
-        if state.seq > cache.state.seq {
-            cache.state = Arc::new(state);
+    fn store(&self, state: RepoState) -> Arc<RepoState> {
+        let mut cached = self.cached();
+        if state.seq > cached.seq {
+            *cached = Arc::new(state);
         }
-        cache.checkpoint = cache.checkpoint.max(checkpoint);
-        cache.state.clone()
+        cached.clone()
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, Cached> {
+    fn cached(&self) -> std::sync::MutexGuard<'_, Arc<RepoState>> {
         self.inner
-            .cache
+            .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -292,7 +281,7 @@ async fn existing_contents(
     if hint?.is_some() || first?.is_some() {
         return Ok(Some(Existing::Log));
     }
-    if seed::detect(storage, repo).await? {
+    if seed::detect(storage, repo).await.map_err(LogError::from)? {
         return Ok(Some(Existing::DulwichLayout));
     }
     let listed = storage

@@ -6,6 +6,7 @@ use rand::Rng;
 use swiftgit_repo::refs::verify_log;
 use swiftgit_repo::{
     CommitError, Expected, Head, New, RefName, RefTransaction, RefUpdate, Rejection, Repository,
+    RepositoryOptions,
 };
 use swiftgit_storage::Storage;
 
@@ -107,9 +108,11 @@ pub async fn eight_writers_lose_nothing(storage: Arc<dyn Storage>) {
         .await
         .expect("init");
     let mut tasks = Vec::new();
+    // One process: its handles share the commit locks and the writer lease.
+    let options = RepositoryOptions::default();
     for me in 0..WRITERS {
         // Separate handles, as separate connections to a server would have.
-        let repo = Repository::open(storage.clone(), &name)
+        let repo = Repository::open_with(storage.clone(), &name, options.clone())
             .await
             .expect("open");
         tasks.push(tokio::spawn(writer(repo, me)));

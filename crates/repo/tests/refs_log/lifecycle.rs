@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use swiftgit_repo::refs::sequence::SingleWriter;
 use swiftgit_repo::refs::{log, verify_log};
 use swiftgit_repo::{
     Existing, Expected, Head, LogError, New, RefName, RefTransaction, RefUpdate, RepoError,
@@ -131,10 +132,10 @@ pub async fn init_refuses_bad_branches_and_used_containers(storage: Arc<dyn Stor
 
 pub async fn checkpoints_and_hint(storage: Arc<dyn Storage>) {
     let name = unique_name("checkpoints");
-    let options = RepositoryOptions {
+    let options = RepositoryOptions::with_coordinator(Arc::new(SingleWriter {
         checkpoint_interval: 8,
-        ..RepositoryOptions::default()
-    };
+        ..SingleWriter::default()
+    }));
     let repo = Repository::init_with(storage.clone(), &name, "master", options)
         .await
         .expect("init");

@@ -1,0 +1,191 @@
+//! [`SingleWriter`]: the state sequence kept in the object store alone, the log of
+//! [`super::super::log`].
+//!
+//! An append is a create-only `put` of entry `seq + 1`, read back. That is a true
+//! compare-and-swap on the memory and local backends. On Swift it is not: `If-None-Match: *` is
+//! checked when the upload starts, two racing writers can both be told they created the object,
+//! and the later silently replaces the earlier. The read-back narrows that window without
+//! closing it, so on Swift one process writes a repository at a time: the writer lease of
+//! [`super::lease`] refuses a second one. Any number of processes may read.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use swiftgit_storage::{ErrorKind, PutMode, Storage};
+
+use super::archive::Archive;
+use super::lease::{LeaseHolder, LeaseOptions};
+use super::{Append, AppendError, Coordinator, StateSequence};
+use crate::name::RepoName;
+use crate::refs::format;
+use crate::refs::state::{LogEntry, RepoState};
+use crate::refs::{LogError, log};
+use crate::seed;
+
+/// The coordinator of a deployment with one writing process per repository (see the module
+/// documentation).
+#[derive(Debug, Clone)]
+pub struct SingleWriter {
+    /// A checkpoint (the whole state) is written after every entry whose seq is a multiple of
+    /// this; opening then reads at most this many entries past it. Default 8.
+    pub checkpoint_interval: u64,
+    /// Read every created entry back and report a [`Append::Conflict`] if its bytes are someone
+    /// else's (each entry carries a random nonce, so two writers' bytes always differ). This
+    /// costs one GET per commit; two processes doing 150 increments each of one ref on a
+    /// single-node Swift lost 43–47 of 300 acknowledged updates without it and 0 of 300 with it
+    /// (3 runs each). Default: on.
+    pub read_back: bool,
+    /// The writer leases of this process; `None`: no lease is taken or checked (tests of what
+    /// happens without one). Default: a lease per repository, 30 s lifetime.
+    pub leases: Option<Arc<LeaseHolder>>,
+}
+
+impl Default for SingleWriter {
+    fn default() -> Self {
+        SingleWriter {
+            checkpoint_interval: 8,
+            read_back: true,
+            leases: Some(LeaseHolder::new(LeaseOptions::default())),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Coordinator for SingleWriter {
+    fn sequence(&self, storage: Arc<dyn Storage>, name: &RepoName) -> Arc<dyn StateSequence> {
+        Arc::new(StoreSequence {
+            storage,
+            archive: Archive::new(name.as_str(), self.checkpoint_interval),
+            read_back: self.read_back,
+            leases: self.leases.clone(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        "the object store (one writing process)".to_owned()
+    }
+
+    /// Releases this process's writer leases.
+    async fn shutdown(&self) {
+        if let Some(leases) = &self.leases {
+            leases.release_all().await;
+        }
+    }
+}
+
+/// One repository's sequence in the object store.
+#[derive(Debug)]
+struct StoreSequence {
+    storage: Arc<dyn Storage>,
+    archive: Archive,
+    read_back: bool,
+    leases: Option<Arc<LeaseHolder>>,
+}
+
+impl StoreSequence {
+    fn repo(&self) -> &str {
+        self.archive.container()
+    }
+
+    /// Entry `seq` as stored, or `None`.
+    async fn stored_entry(
+        &self,
+        seq: u64,
+    ) -> Result<Option<Bytes>, swiftgit_storage::StorageError> {
+        let name = log::entry_name(seq);
+        let read = async { self.storage.get(self.repo(), &name).await?.bytes().await };
+        match read.await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StateSequence for StoreSequence {
+    async fn read(&self, known: Option<&RepoState>) -> Result<Option<RepoState>, LogError> {
+        let storage = self.storage.as_ref();
+        let repo = self.repo();
+        let Some(known) = known else {
+            if let Some(loaded) = log::load(storage, repo).await? {
+                self.archive.note_checkpoint(loaded.checkpoint);
+                return Ok(Some(loaded.state));
+            }
+            // A dulwich layout enters the log with the first commit (see `Repository::commit`).
+            return Ok(seed::load(storage, repo).await?.map(|layout| layout.state));
+        };
+        // One request when nothing changed: a probe of the next entry.
+        let Some(next) = log::fetch_entry(storage, repo, known.seq + 1).await? else {
+            return Ok(Some(known.clone()));
+        };
+        let mut state = known.clone();
+        if state.seq == 0 && next.reset.is_none() {
+            return Err(LogError::Broken {
+                repo: repo.to_owned(),
+                seq: next.seq,
+                reason: "the first entry does not hold an initial state".into(),
+            });
+        }
+        log::apply_logged(repo, &mut state, &next);
+        Ok(Some(log::catch_up(storage, repo, state, 1).await?))
+    }
+
+    async fn check_writer(&self) -> Result<(), LogError> {
+        match &self.leases {
+            Some(leases) => leases.acquire(&self.storage, self.repo()).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn append(&self, base: &RepoState, entry: &LogEntry) -> Result<Append, AppendError> {
+        debug_assert_eq!(entry.seq, base.seq + 1);
+        let repo = self.repo();
+        let name = log::entry_name(entry.seq);
+        let bytes = Bytes::from(format::encode_entry(entry));
+        let failed = |e| AppendError::unknown(LogError::storage(repo, "write", name.clone(), e));
+        match self
+            .storage
+            .put(repo, &name, bytes.clone().into(), PutMode::Create)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Append::Conflict),
+            Err(e) => return Err(failed(e)),
+        }
+        if !self.read_back {
+            return Ok(Append::Appended);
+        }
+        match self.stored_entry(entry.seq).await.map_err(failed)? {
+            Some(stored) if stored == bytes => Ok(Append::Appended),
+            _ => Ok(Append::Conflict),
+        }
+    }
+
+    async fn resolve(&self, _base: &RepoState, entry: &LogEntry) -> Result<Append, AppendError> {
+        let repo = self.repo();
+        let bytes = format::encode_entry(entry);
+        match self.stored_entry(entry.seq).await {
+            Ok(Some(stored)) if stored == bytes => Ok(Append::Appended),
+            Ok(Some(_)) => Ok(Append::Conflict),
+            // Missing: a create whose answer was lost may still land; the outcome stays unknown.
+            Ok(None) => Err(AppendError::unknown(LogError::Broken {
+                repo: repo.to_owned(),
+                seq: entry.seq,
+                reason: "the outcome of writing this entry is unknown".into(),
+            })),
+            Err(e) => Err(AppendError::unknown(LogError::storage(
+                repo,
+                "read",
+                log::entry_name(entry.seq),
+                e,
+            ))),
+        }
+    }
+
+    async fn publish(&self, state: &RepoState, entry: &LogEntry) {
+        self.archive
+            .publish(self.storage.as_ref(), state, entry.time_ms)
+            .await;
+    }
+}

@@ -1,0 +1,225 @@
+//! The `[coordinator]` section: etcd, which decides every state change of every repository when
+//! several swiftgit processes write to one Swift account. Without it one process writes (a
+//! writer lease refuses a second) and any number of `--read-only` ones may serve beside it.
+//!
+//! ```ini
+//! [coordinator]
+//! # etcd's client URLs, comma-separated (http:// or https://)
+//! etcd_endpoints = http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379
+//! # etcd's authentication, if enabled
+//! etcd_user = swiftgit
+//! etcd_password = secret
+//! # PEM file of the CA that signed the endpoints' certificates (https:// endpoints)
+//! etcd_ca_file = /etc/swiftgit/etcd-ca.pem
+//! # Prefix of every key swiftgit writes. Default swiftgit/
+//! etcd_prefix = swiftgit/
+//! # Seconds an etcd request may take, retries across endpoints included. Default: [swift]
+//! # http_timeout (20)
+//! timeout = 20
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use swiftgit_config::{Config, ConfigError, StorageConfig};
+use swiftgit_etcd::{EtcdClient, EtcdOptions};
+use swiftgit_repo::RepositoryOptions;
+use swiftgit_repo::refs::sequence::{Coordinator, Etcd, SingleWriter};
+
+use crate::settings::{unknown_keys, with_section};
+
+const COORDINATOR_KEYS: [&str; 6] = [
+    "etcd_endpoints",
+    "etcd_user",
+    "etcd_password",
+    "etcd_ca_file",
+    "etcd_prefix",
+    "timeout",
+];
+pub const DEFAULT_PREFIX: &str = "swiftgit/";
+const DEFAULT_TIMEOUT_SECS: usize = 20;
+/// Test-only: `pause-after-etcd-append` makes every append that won in etcd wait forever.
+const FAILPOINT_VAR: &str = "SWIFTGIT_TEST_FAILPOINT";
+
+/// `[coordinator]`: `None` when the section is absent (or names no endpoint).
+#[derive(Debug, Clone)]
+pub struct CoordinatorSettings {
+    pub etcd: EtcdOptions,
+    pub prefix: String,
+}
+
+/// Unknown keys of `[coordinator]`, as warnings.
+pub fn warnings(config: &Config) -> Vec<String> {
+    config
+        .ini
+        .sections
+        .get("coordinator")
+        .map(|section| unknown_keys("coordinator", section, &COORDINATOR_KEYS).collect())
+        .unwrap_or_default()
+}
+
+pub fn load(config: &Config) -> Result<Option<CoordinatorSettings>, ConfigError> {
+    if !config.ini.sections.contains_key("coordinator") {
+        return Ok(None);
+    }
+    let default_timeout = match &config.storage {
+        StorageConfig::Swift(swift) => swift.http_timeout.as_secs() as usize,
+        StorageConfig::Local(_) => DEFAULT_TIMEOUT_SECS,
+    };
+    with_section(config, "coordinator", |reader| {
+        let endpoints: Vec<String> = reader
+            .required("etcd_endpoints")?
+            .split(',')
+            .map(|endpoint| endpoint.trim().trim_end_matches('/').to_owned())
+            .filter(|endpoint| !endpoint.is_empty())
+            .collect();
+        if endpoints.is_empty() {
+            return Err(reader.missing("etcd_endpoints"));
+        }
+        if let Some(bad) = endpoints
+            .iter()
+            .find(|e| !(e.starts_with("http://") || e.starts_with("https://")))
+        {
+            return Err(reader.invalid(
+                "etcd_endpoints",
+                &format!("{bad:?} is not an http:// or https:// URL"),
+            ));
+        }
+        let user = reader.optional("etcd_user");
+        let password = reader.optional("etcd_password");
+        if user.is_some() != password.is_some() {
+            return Err(reader.missing(if user.is_some() {
+                "etcd_password"
+            } else {
+                "etcd_user"
+            }));
+        }
+        let prefix = reader
+            .optional("etcd_prefix")
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        let timeout = reader.positive("timeout", default_timeout.max(1))?;
+        Ok(Some(CoordinatorSettings {
+            etcd: EtcdOptions {
+                endpoints,
+                user,
+                password,
+                ca_file: reader.optional("etcd_ca_file").map(PathBuf::from),
+                timeout: Duration::from_secs(timeout as u64),
+            },
+            prefix,
+        }))
+    })
+}
+
+/// The repository options of a process: the etcd coordinator with `[coordinator]`, else the
+/// single writer (the object store alone, with its writer lease).
+pub fn repository_options(config: &Config) -> anyhow::Result<RepositoryOptions> {
+    let coordinator: Arc<dyn Coordinator> = match load(config)? {
+        Some(settings) => {
+            let client = EtcdClient::new(settings.etcd).context("invalid [coordinator]")?;
+            let mut etcd = Etcd::new(client, &settings.prefix);
+            // For crash tests only (see `Etcd::pause_after_append`).
+            etcd.pause_after_append =
+                std::env::var(FAILPOINT_VAR).is_ok_and(|value| value == "pause-after-etcd-append");
+            Arc::new(etcd)
+        }
+        None => Arc::new(SingleWriter::default()),
+    };
+    tracing::info!(coordinator = %coordinator.describe(), "repository states are decided by");
+    Ok(RepositoryOptions::with_coordinator(coordinator))
+}
+
+/// `swiftgit check`: asks every etcd member of `[coordinator]` for its status; an error if no
+/// member answers or none knows a leader.
+pub async fn check(config: &Config) -> anyhow::Result<()> {
+    let Some(settings) = load(config)? else {
+        println!("coordinator: none (one writing process per repository)");
+        return Ok(());
+    };
+    let client = EtcdClient::new(settings.etcd).context("invalid [coordinator]")?;
+    let mut healthy = 0;
+    for (endpoint, status) in client.status().await {
+        match status {
+            Ok(status) if status.leader != 0 => {
+                healthy += 1;
+                println!(
+                    "etcd {endpoint}: OK (version {}, leader {:x})",
+                    status.version, status.leader
+                );
+            }
+            Ok(status) => println!("etcd {endpoint}: no leader ({})", status.errors.join("; ")),
+            Err(error) => println!("etcd {endpoint}: {error}"),
+        }
+    }
+    if healthy == 0 {
+        anyhow::bail!("no etcd member of [coordinator] is reachable with a leader");
+    }
+    println!("coordinator OK: etcd, prefix {}", settings.prefix);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        let text = format!("[local]\npath = /tmp/swiftgit-test\n{text}");
+        Config::parse(&text, Path::new("/etc/test.conf")).expect("parses")
+    }
+
+    #[test]
+    fn absent_means_no_coordinator() {
+        assert!(
+            load(&config("[daemon]\nport = 1\n"))
+                .expect("loads")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn endpoints_and_defaults() {
+        let settings = load(&config(
+            "[coordinator]\netcd_endpoints = http://a:2379/, https://b:2379 ,\n",
+        ))
+        .expect("loads")
+        .expect("present");
+        assert_eq!(settings.etcd.endpoints, ["http://a:2379", "https://b:2379"]);
+        assert_eq!(settings.prefix, DEFAULT_PREFIX);
+        assert_eq!(settings.etcd.timeout, Duration::from_secs(20));
+        assert_eq!(settings.etcd.user, None);
+    }
+
+    #[test]
+    fn bad_sections_are_refused_with_the_key() {
+        for (text, key) in [
+            ("[coordinator]\n", "etcd_endpoints"),
+            ("[coordinator]\netcd_endpoints = ,\n", "etcd_endpoints"),
+            ("[coordinator]\netcd_endpoints = a:2379\n", "etcd_endpoints"),
+            (
+                "[coordinator]\netcd_endpoints = http://a\netcd_user = u\n",
+                "etcd_password",
+            ),
+            (
+                "[coordinator]\netcd_endpoints = http://a\ntimeout = 0\n",
+                "timeout",
+            ),
+        ] {
+            let error = load(&config(text)).expect_err(text).to_string();
+            assert!(error.contains(key), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_password_is_never_printed() {
+        let settings = load(&config(
+            "[coordinator]\netcd_endpoints = http://a\netcd_user = u\netcd_password = hunter2\n",
+        ))
+        .expect("loads")
+        .expect("present");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}
