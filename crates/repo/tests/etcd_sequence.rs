@@ -38,6 +38,10 @@ fn etcd_client() -> Option<EtcdClient> {
         .ok()
         .filter(|v| !v.is_empty());
     let Some(endpoints) = endpoints else {
+        assert!(
+            std::env::var_os("SWIFTGIT_TEST_ETCD_REQUIRED").is_none(),
+            "SWIFTGIT_TEST_ETCD_REQUIRED is set but SWIFTGIT_TEST_ETCD is not"
+        );
         eprintln!("skipped: SWIFTGIT_TEST_ETCD is not set");
         return None;
     };
@@ -95,9 +99,10 @@ impl Cluster {
             .collect()
     }
 
-    /// Waits until the entries up to `seq` were copied into the object store.
+    /// Waits until the entries up to `seq` were copied into the object store (in the background,
+    /// after the commits were answered: a loaded machine's Swift may take seconds).
     async fn wait_archived(&self, repo: &RepoName, seq: u64) {
-        for _ in 0..200 {
+        for _ in 0..1_200 {
             let found = self
                 .client
                 .range(RangeRequest::key(self.key(repo, "archived")))
@@ -113,7 +118,7 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("entries up to {seq} of {repo} were not archived within 10 s");
+        panic!("entries up to {seq} of {repo} were not archived within 60 s");
     }
 
     async fn clean(&self) {
@@ -158,15 +163,15 @@ macro_rules! on_memory_and_swift {
 }
 
 on_memory_and_swift!(
-    init_commit_and_read_from_another_process,
-    processes_racing_lose_nothing,
-    adoption_happens_once,
-    large_entries_go_through_the_object_store,
-    a_dead_writer_leaves_no_hole,
-    unknown_outcomes_are_settled,
+    etcd_init_commit_and_read_from_another_process,
+    etcd_processes_racing_lose_nothing,
+    etcd_adoption_happens_once,
+    etcd_large_entries_go_through_the_object_store,
+    etcd_a_dead_writer_leaves_no_hole,
+    etcd_unknown_outcomes_are_settled,
 );
 
-async fn init_commit_and_read_from_another_process(storage: Arc<dyn Storage>) {
+async fn etcd_init_commit_and_read_from_another_process(storage: Arc<dyn Storage>) {
     let Some(cluster) = Cluster::new() else {
         return;
     };
@@ -225,7 +230,7 @@ async fn init_commit_and_read_from_another_process(storage: Arc<dyn Storage>) {
 
 /// Four processes with two handles each: every acknowledged increment is in the final state,
 /// one entry per acknowledged transaction.
-async fn processes_racing_lose_nothing(storage: Arc<dyn Storage>) {
+async fn etcd_processes_racing_lose_nothing(storage: Arc<dyn Storage>) {
     let Some(cluster) = Cluster::new() else {
         return;
     };
@@ -301,7 +306,7 @@ async fn processes_racing_lose_nothing(storage: Arc<dyn Storage>) {
 
 /// A repository made without the coordinator, and a dulwich layout, are adopted exactly once
 /// however many processes open them at the same time.
-async fn adoption_happens_once(storage: Arc<dyn Storage>) {
+async fn etcd_adoption_happens_once(storage: Arc<dyn Storage>) {
     let Some(cluster) = Cluster::new() else {
         return;
     };
@@ -383,7 +388,7 @@ async fn adoption_happens_once(storage: Arc<dyn Storage>) {
 
 /// A push of thousands of refs: its entry is too large for etcd, so it goes through the object
 /// store first.
-async fn large_entries_go_through_the_object_store(storage: Arc<dyn Storage>) {
+async fn etcd_large_entries_go_through_the_object_store(storage: Arc<dyn Storage>) {
     let Some(cluster) = Cluster::new() else {
         return;
     };
@@ -413,7 +418,7 @@ async fn large_entries_go_through_the_object_store(storage: Arc<dyn Storage>) {
 
 /// A writer that won in etcd and died before anything reached the object store: readers see
 /// its entry, the next writer commits on top of it and copies it.
-async fn a_dead_writer_leaves_no_hole(storage: Arc<dyn Storage>) {
+async fn etcd_a_dead_writer_leaves_no_hole(storage: Arc<dyn Storage>) {
     let Some(cluster) = Cluster::new() else {
         return;
     };
@@ -425,7 +430,12 @@ async fn a_dead_writer_leaves_no_hole(storage: Arc<dyn Storage>) {
     // The dying writer: its append wins, and it never publishes.
     let dying = Etcd::new(cluster.client.clone(), &cluster.prefix);
     let sequence = dying.sequence(storage.clone(), &name);
-    let base = sequence.read(None).await.expect("read").expect("present");
+    let base = sequence
+        .read(None)
+        .await
+        .expect("read")
+        .into_state()
+        .expect("present");
     let entry = entry_after(&base, "refs/heads/lost-not", 3, Some(pack));
     assert_eq!(
         sequence.append(&base, &entry).await.expect("append"),
@@ -453,7 +463,7 @@ async fn a_dead_writer_leaves_no_hole(storage: Arc<dyn Storage>) {
 }
 
 /// `resolve` after a lost answer: the same entry is ours, another writer's is not.
-async fn unknown_outcomes_are_settled(storage: Arc<dyn Storage>) {
+async fn etcd_unknown_outcomes_are_settled(storage: Arc<dyn Storage>) {
     let Some(cluster) = Cluster::new() else {
         return;
     };
@@ -463,7 +473,12 @@ async fn unknown_outcomes_are_settled(storage: Arc<dyn Storage>) {
         .expect("init");
     let etcd = Etcd::new(cluster.client.clone(), &cluster.prefix);
     let sequence = etcd.sequence(storage.clone(), &name);
-    let base = sequence.read(None).await.expect("read").expect("present");
+    let base = sequence
+        .read(None)
+        .await
+        .expect("read")
+        .into_state()
+        .expect("present");
     let ours = entry_after(&base, "refs/heads/a", 1, None);
     let theirs = entry_after(&base, "refs/heads/a", 2, None);
     // Never sent: resolving sends it (once), and it is ours.
@@ -488,7 +503,8 @@ async fn unknown_outcomes_are_settled(storage: Arc<dyn Storage>) {
         .read(Some(&base))
         .await
         .expect("read")
-        .expect("present");
+        .into_state()
+        .expect("a newer state");
     assert_eq!(state.seq(), 2);
     assert_eq!(state.get("refs/heads/a"), Some(id(1)));
     cluster.clean().await;

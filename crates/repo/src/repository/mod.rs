@@ -16,7 +16,7 @@ use swiftgit_storage::Storage;
 
 use crate::name::RepoName;
 use crate::refs::sequence::{
-    Append, CommitLock, CommitLocks, Coordinator, SingleWriter, StateSequence,
+    Append, CommitLock, CommitLocks, Coordinator, Newest, SingleWriter, StateSequence,
 };
 use crate::refs::{Head, LogEntry, LogError, RefName, RepoState, Snapshot, log};
 use crate::seed;
@@ -177,7 +177,7 @@ impl Repository {
     ) -> Result<Repository, RepoError> {
         let repo = name.as_str();
         let sequence = options.coordinator.sequence(storage.clone(), name);
-        if let Some(state) = sequence.read(None).await? {
+        if let Some(state) = sequence.read(None).await?.into_state() {
             return Ok(Repository::new(
                 storage,
                 name.clone(),
@@ -247,7 +247,7 @@ impl Repository {
     pub async fn refresh(&self) -> Result<Arc<RepoState>, LogError> {
         let current = self.state();
         match self.inner.sequence.read(Some(&current)).await? {
-            Some(state) if state.seq > current.seq => Ok(self.store(state)),
+            Newest::State(state) if state.seq > current.seq => Ok(self.store(state)),
             _ => Ok(current),
         }
     }

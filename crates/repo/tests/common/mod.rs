@@ -208,11 +208,18 @@ impl Storage for Counting {
 }
 
 /// Removes a test's repository (its container), so that runs against a real Swift leave nothing.
+/// A few attempts: a writer lease heartbeat may be renewing its object at that moment.
 pub async fn remove(storage: &dyn Storage, name: &swiftgit_repo::RepoName) {
-    storage
-        .delete_container(name.as_str())
-        .await
-        .unwrap_or_else(|e| panic!("removing {name}: {e}"));
+    for attempt in 1.. {
+        match storage.delete_container(name.as_str()).await {
+            Ok(()) => return,
+            Err(e) if attempt < 3 => {
+                eprintln!("removing {name}: {e}; trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("removing {name}: {e}"),
+        }
+    }
 }
 
 /// Runs `case` once per backend (Swift only with `SWIFTGIT_TEST_CONFIG`); cases remove the

@@ -290,13 +290,22 @@ impl LeaseHolder {
             let renewed = async {
                 let found = read_record(storage.as_ref(), &repo).await?;
                 self.check(&repo, found.as_ref())?;
-                write_record(storage.as_ref(), &repo, &self.record()).await
+                if !found.as_ref().is_some_and(|record| self.is_mine(record)) {
+                    // Gone: released by an operator, or the repository was deleted.
+                    return Ok(false);
+                }
+                write_record(storage.as_ref(), &repo, &self.record()).await?;
+                Ok(true)
             };
             match renewed.await {
-                Ok(()) => {
+                Ok(true) => {
                     if let Some(lease) = self.held().get_mut(&repo) {
                         lease.renewed = now;
                     }
+                }
+                Ok(false) => {
+                    tracing::info!(repo, "the writer lease object is gone; not renewing it");
+                    self.held().remove(&repo);
                 }
                 Err(error @ (LogError::OtherWriter { .. } | LogError::Coordinated { .. })) => {
                     tracing::error!(%error, "lost the writer lease");

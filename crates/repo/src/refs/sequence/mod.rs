@@ -55,6 +55,27 @@ pub enum Append {
     Conflict,
 }
 
+/// What [`StateSequence::read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Newest {
+    /// The state the caller knows is the newest.
+    Unchanged,
+    /// A newer state (or, when opening, the state).
+    State(RepoState),
+    /// There is no repository.
+    Absent,
+}
+
+impl Newest {
+    /// The state read, if any (`Unchanged` has none to give).
+    pub fn into_state(self) -> Option<RepoState> {
+        match self {
+            Newest::State(state) => Some(state),
+            Newest::Unchanged | Newest::Absent => None,
+        }
+    }
+}
+
 /// An append that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
@@ -87,14 +108,15 @@ impl AppendError {
 #[async_trait::async_trait]
 pub trait StateSequence: Send + Sync + fmt::Debug {
     /// The newest state, reading on from `known` (a state of this repository the caller
-    /// already holds) or from nothing (`None`: opening). `Ok(None)` when there is no repository
-    /// to read (no log, no dulwich layout, nothing registered).
+    /// already holds) or from nothing (`None`: opening). [`Newest::Unchanged`] when `known` is
+    /// still the newest; [`Newest::Absent`] when there is no repository to read (no log, no
+    /// dulwich layout, nothing registered).
     ///
     /// Consistency: the coordinator's. With etcd a read that starts after an append was
     /// acknowledged (by any process) returns that append or a newer state; with the object
     /// store alone, what the store's reads of new object names give (immediate on memory and
     /// local storage, in practice on Swift).
-    async fn read(&self, known: Option<&RepoState>) -> Result<Option<RepoState>, LogError>;
+    async fn read(&self, known: Option<&RepoState>) -> Result<Newest, LogError>;
 
     /// Checks, before a commit, that this process may write the repository (see
     /// [`SingleWriter`]'s writer lease); called while the commit reads the newest state.

@@ -15,7 +15,7 @@ use swiftgit_storage::{ErrorKind, PutMode, Storage};
 
 use super::archive::Archive;
 use super::lease::{LeaseHolder, LeaseOptions};
-use super::{Append, AppendError, Coordinator, StateSequence};
+use super::{Append, AppendError, Coordinator, Newest, StateSequence};
 use crate::name::RepoName;
 use crate::refs::format;
 use crate::refs::state::{LogEntry, RepoState};
@@ -104,20 +104,23 @@ impl StoreSequence {
 
 #[async_trait::async_trait]
 impl StateSequence for StoreSequence {
-    async fn read(&self, known: Option<&RepoState>) -> Result<Option<RepoState>, LogError> {
+    async fn read(&self, known: Option<&RepoState>) -> Result<Newest, LogError> {
         let storage = self.storage.as_ref();
         let repo = self.repo();
         let Some(known) = known else {
             if let Some(loaded) = log::load(storage, repo).await? {
                 self.archive.note_checkpoint(loaded.checkpoint);
-                return Ok(Some(loaded.state));
+                return Ok(Newest::State(loaded.state));
             }
             // A dulwich layout enters the log with the first commit (see `Repository::commit`).
-            return Ok(seed::load(storage, repo).await?.map(|layout| layout.state));
+            return Ok(match seed::load(storage, repo).await? {
+                Some(layout) => Newest::State(layout.state),
+                None => Newest::Absent,
+            });
         };
         // One request when nothing changed: a probe of the next entry.
         let Some(next) = log::fetch_entry(storage, repo, known.seq + 1).await? else {
-            return Ok(Some(known.clone()));
+            return Ok(Newest::Unchanged);
         };
         let mut state = known.clone();
         if state.seq == 0 && next.reset.is_none() {
@@ -128,7 +131,7 @@ impl StateSequence for StoreSequence {
             });
         }
         log::apply_logged(repo, &mut state, &next);
-        Ok(Some(log::catch_up(storage, repo, state, 1).await?))
+        Ok(Newest::State(log::catch_up(storage, repo, state, 1).await?))
     }
 
     async fn check_writer(&self) -> Result<(), LogError> {
