@@ -1,16 +1,19 @@
 //! Removes the repositories a benchmark made on each server, as it goes and — through `Drop` —
 //! when it stops early (an error, Ctrl-C). swiftgit has no delete command, so swiftgit's
 //! repositories are deleted through the storage crate: the local directory backend, or the
-//! Swift account of the config (the container with its large-object segments).
+//! Swift account of the config (the container with its large-object segments; `etcd`'s
+//! repositories live in the same account). At the end, the run's etcd prefix goes too.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use swiftgit_config::{Config, ConfigSource, StorageConfig};
+use swiftgit_etcd::{EtcdClient, prefix_end};
 use swiftgit_storage::Storage;
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::swift::SwiftStorage;
 
+use crate::etcd_dev::EtcdDev;
 use crate::servers::ServerKind;
 
 pub struct Cleanup {
@@ -19,6 +22,8 @@ pub struct Cleanup {
     local: Box<dyn Storage>,
     swift_config: Option<PathBuf>,
     swift: Option<SwiftStorage>,
+    /// The etcd cluster and the run's prefix, until [`Cleanup::finish`] deletes it.
+    etcd: Option<(EtcdClient, String)>,
     made: Vec<(ServerKind, String)>,
     keep: bool,
 }
@@ -29,6 +34,7 @@ impl Cleanup {
         git_base: &Path,
         local_config: &Path,
         swift_config: Option<&Path>,
+        etcd: Option<&EtcdDev>,
         keep: bool,
     ) -> anyhow::Result<Cleanup> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -46,6 +52,10 @@ impl Cleanup {
             local: Box::new(local),
             swift_config: swift_config.map(Path::to_owned),
             swift: None,
+            etcd: match etcd {
+                Some(etcd) => Some((etcd.client()?, etcd.prefix.clone())),
+                None => None,
+            },
             made: Vec::new(),
             keep,
         })
@@ -72,6 +82,29 @@ impl Cleanup {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Deletes every repository made so far and the run's etcd prefix (unless keeping them).
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        let repos = self.delete_all();
+        let Some((client, prefix)) = self.etcd.take() else {
+            return repos;
+        };
+        if self.keep {
+            eprintln!("bench: kept the etcd keys under {prefix}");
+            return repos;
+        }
+        let key = prefix.as_bytes().to_vec();
+        let end = prefix_end(&key);
+        let deleted = self.runtime.block_on(client.delete_range(key, Some(end)));
+        match deleted {
+            Ok(count) => eprintln!("bench: deleted {count} etcd keys under {prefix}"),
+            Err(error) => {
+                eprintln!("bench: cannot delete the etcd keys under {prefix}: {error}");
+                return repos.and(Err(error.into()));
+            }
+        }
+        repos
+    }
+
     fn delete(&mut self, kind: ServerKind, name: &str) -> anyhow::Result<()> {
         match kind {
             ServerKind::GitDaemon => {
@@ -82,7 +115,7 @@ impl Cleanup {
                 self.runtime
                     .block_on(delete_container(storage.as_ref(), name))
             }
-            ServerKind::SwiftgitSwift => {
+            ServerKind::SwiftgitSwift | ServerKind::SwiftgitEtcd => {
                 if self.swift.is_none() {
                     let path = self.swift_config.as_ref().context("no Swift config")?;
                     let StorageConfig::Swift(config) = load(path)?.storage else {
@@ -111,6 +144,6 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = self.delete_all();
+        let _ = self.finish();
     }
 }

@@ -1,15 +1,20 @@
 //! `swiftgit-bench`: times the real git client against C `git daemon`, swiftgit on a local
-//! directory and swiftgit on a real Swift, in the same run, on generated or existing
-//! repositories; prints Markdown tables and writes `target/bench/results.json`.
+//! directory, swiftgit on a real Swift and swiftgit on the same Swift with the etcd coordinator,
+//! in the same run, on generated or existing repositories; prints Markdown tables and writes
+//! `target/bench/results.json`. `swift` beside `etcd` shows what the coordinator costs a push:
+//! per push in the steady state with `push-1` (one commit at a time on a warm server).
 //!
 //! It is a program that prints numbers beside a baseline, not a test: nothing in it asserts a
 //! time. Layout: `generate` (deterministic fast-import streams), `repos` (prepared and cached
-//! source repositories), `servers` (the three daemons as child processes), `scenario` (the
-//! operations of one run), `procfs` (CPU and memory of a server), `report` (medians, tables),
-//! `cleanup` (the repositories made on the servers), `command` (child processes, signals).
+//! source repositories), `servers` (the four servers as child processes), `swift_dev` and
+//! `etcd_dev` (the Swift and the etcd cluster they use), `scenario` (the operations of one
+//! run), `procfs` (CPU and memory of a server), `report` (medians, tables), `cleanup` (the
+//! repositories made on the servers, the run's etcd keys), `command` (child processes,
+//! signals).
 
 mod cleanup;
 mod command;
+mod etcd_dev;
 mod generate;
 mod procfs;
 mod report;
@@ -35,10 +40,12 @@ use crate::servers::{ServerKind, Setup};
     name = "swiftgit-bench",
     about = "Benchmark swiftgit against git daemon with the real git client",
     long_about = "Times initial push, clones (full, --depth 1, --filter=blob:none), incremental \
-push and fetch, no-op fetch, ls-remote and 10 concurrent clones against C `git daemon`, swiftgit \
-on a local directory and swiftgit on Swift (cold: a freshly started daemon; warm: the same \
-daemon again). Reports medians, the ratio to git daemon, server CPU time and peak RSS, and \
-swiftgit's storage requests. Everything listens on 127.0.0.1; servers stop with the benchmark."
+push and fetch, no-op fetch, ls-remote, 10 concurrent clones and pushes of one commit against C \
+`git daemon`, swiftgit on a local directory, swiftgit on Swift and swiftgit on Swift with the \
+etcd coordinator (cold: a freshly started daemon; warm: the same daemon again, or for the \
+one-commit pushes, 5 in a row on a daemon that has served a fetch and a push). Reports medians, \
+the ratio to git daemon, server CPU time and peak RSS, swiftgit's storage requests, and what the \
+coordinator adds to a push. Everything listens on 127.0.0.1; servers stop with the benchmark."
 )]
 struct Cli {
     /// Generated repositories: small (~1k commits), medium (~50k commits, ~150 MB pack),
@@ -51,11 +58,15 @@ struct Cli {
     /// Runs per operation; medians are reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Servers: git (C git daemon), local (swiftgit, local directory), swift (swiftgit, Swift).
-    #[arg(long, value_delimiter = ',', default_value = "git,local,swift")]
-    servers: Vec<String>,
+    /// Servers: git (C git daemon), local (swiftgit, local directory), swift (swiftgit, Swift),
+    /// etcd (swiftgit, the same Swift, with the etcd coordinator: $SWIFTGIT_TEST_ETCD, else
+    /// `scripts/etcd-dev`, started if it does not run). Comma-separated. Default:
+    /// git,local,swift, plus etcd unless no etcd can be had (then a warning, not a failure).
+    #[arg(long, value_delimiter = ',')]
+    servers: Option<Vec<String>>,
     /// Operations (default all): push-all, clone, clone-depth1, clone-filter, push-10,
-    /// fetch-10, fetch-noop, ls-remote, clone-x10. The pushes always run (unmeasured if left
+    /// fetch-10, fetch-noop, ls-remote, clone-x10, push-1 (5 pushes of one new commit each
+    /// on a warm server, each a sample). push-all and push-10 always run (unmeasured if left
     /// out): later operations need them.
     #[arg(long, value_delimiter = ',')]
     ops: Vec<String>,
@@ -131,9 +142,16 @@ fn main() -> std::process::ExitCode {
 fn run_bench(cli: Cli) -> anyhow::Result<()> {
     let root = workspace_root().canonicalize()?;
     let out = cli.out.clone().unwrap_or_else(|| root.join("target/bench"));
-    let kinds: Vec<ServerKind> = (cli.servers.iter())
-        .map(|s| ServerKind::parse(s))
-        .collect::<anyhow::Result<_>>()?;
+    let mut kinds: Vec<ServerKind> = match &cli.servers {
+        Some(names) => (names.iter())
+            .map(|s| ServerKind::parse(s))
+            .collect::<anyhow::Result<_>>()?,
+        None => vec![
+            ServerKind::GitDaemon,
+            ServerKind::SwiftgitLocal,
+            ServerKind::SwiftgitSwift,
+        ],
+    };
     let ops: Vec<Op> = if cli.ops.is_empty() {
         Op::ALL.to_vec()
     } else {
@@ -181,19 +199,31 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Declared before `cleanup` so that they are dropped (stopped) after it.
+    let etcd = find_etcd(&root, &cli, &mut kinds, started_unix)?;
     let mut swift = None;
-    if kinds.contains(&ServerKind::SwiftgitSwift) {
+    if kinds.iter().any(|k| k.uses_swift()) {
         swift = Some(swift_dev::SwiftDev::find(
             &root,
             cli.swift_config.as_deref(),
         )?);
     }
     let swift_config = swift.as_ref().map(|s| s.config.clone());
-    let setup = Setup::new(swiftgit, work.clone(), env.clone(), swift_config.as_deref())?;
+    let setup = Setup::new(
+        swiftgit,
+        work.clone(),
+        env.clone(),
+        swift_config.as_deref(),
+        etcd.as_ref(),
+    )?;
     let mut cleanup = cleanup::Cleanup::new(
         &work.join("git-daemon"),
         &setup.local_config,
         setup.swift_config.as_deref(),
+        etcd.as_ref(),
         cli.keep,
     )?;
 
@@ -205,15 +235,15 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         git_version: run(Command::new("git").arg("--version"))?.trim().to_owned(),
         swift_version: swift.as_ref().and_then(|s| s.version.clone()),
         swift_max_file_size: swift.as_ref().and_then(|s| s.max_file_size),
+        etcd_version: etcd.as_ref().and_then(|e| e.version.clone()),
+        etcd_members: etcd.as_ref().map(|e| e.endpoints.len()),
     };
     let mut results = Results {
         command: std::iter::once("cargo run --release -p swiftgit-bench --".to_owned())
             .chain(std::env::args().skip(1))
             .collect::<Vec<_>>()
             .join(" "),
-        started_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        started_unix,
         runs: cli.runs,
         machine,
         repos: Vec::new(),
@@ -239,18 +269,20 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
                 load_peak = load_peak.max(procfs::load_1min());
             }
         }
+        let medians = report::medians(&samples);
         let repo_results = RepoResults {
             repo: repo.clone(),
             load_before,
             load_after: procfs::load_average(),
             load_peak,
-            medians: report::medians(&samples),
+            coordinator_push_cost: report::coordinator_push_cost(&medians),
+            medians,
             samples,
         };
         println!("{}", report::repo_markdown(&repo_results, cli.runs));
         results.repos.push(repo_results);
     }
-    cleanup.delete_all()?;
+    cleanup.finish()?;
     let markdown = report::markdown(&results);
     std::fs::write(out.join("results.md"), &markdown)?;
     let json = serde_json::to_string_pretty(&results)?;
@@ -264,6 +296,36 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         out.join("results.md").display(),
         out.join("results.json").display()
     );
+    drop(cleanup);
+    drop(etcd);
     drop(swift);
     Ok(())
+}
+
+/// The etcd cluster, when `kinds` has `etcd` or the servers are the default ones. Asked for
+/// by name, a failure to get one fails the run; by default, it is a warning and `etcd` is not
+/// added to `kinds`.
+fn find_etcd(
+    root: &Path,
+    cli: &Cli,
+    kinds: &mut Vec<ServerKind>,
+    started_unix: u64,
+) -> anyhow::Result<Option<etcd_dev::EtcdDev>> {
+    let by_default = cli.servers.is_none();
+    if !by_default && !kinds.contains(&ServerKind::SwiftgitEtcd) {
+        return Ok(None);
+    }
+    match etcd_dev::EtcdDev::find(root, started_unix) {
+        Ok(etcd) => {
+            if by_default {
+                kinds.push(ServerKind::SwiftgitEtcd);
+            }
+            Ok(Some(etcd))
+        }
+        Err(error) if by_default => {
+            eprintln!("bench: warning: no etcd, so no `etcd` server in this run: {error:#}");
+            Ok(None)
+        }
+        Err(error) => Err(error.context("the `etcd` server needs an etcd cluster")),
+    }
 }

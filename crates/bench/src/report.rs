@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::repos::Prepared;
-use crate::scenario::{Op, Sample, Variant};
+use crate::scenario::{Op, PUSH_1_REPEATS, Sample, Variant};
 use crate::servers::{ServerKind, StorageFigures};
 
 /// The machine, for the record.
@@ -19,6 +19,9 @@ pub struct Machine {
     pub git_version: String,
     pub swift_version: Option<String>,
     pub swift_max_file_size: Option<u64>,
+    /// The version an etcd member reports, when the `etcd` server ran.
+    pub etcd_version: Option<String>,
+    pub etcd_members: Option<usize>,
 }
 
 /// Everything one repository gave.
@@ -29,16 +32,30 @@ pub struct RepoResults {
     pub load_after: String,
     /// The highest 1-minute load average seen after each server's run.
     pub load_peak: f64,
+    /// What the etcd coordinator adds to a push (see [`coordinator_push_cost`]).
+    pub coordinator_push_cost: Option<CoordinatorPushCost>,
     pub medians: Vec<Median>,
     pub samples: Vec<Sample>,
 }
 
-/// The medians of one (server, operation, variant) over the runs that succeeded.
+/// What the etcd coordinator adds to a push: the median of `op` on `etcd` minus its median on
+/// `swift` (the same Swift, the same pushes, no coordinator).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CoordinatorPushCost {
+    /// push-1 (steady state, on a warm server) when both ran it, else push-10 (on a freshly
+    /// started server: the first write's work included).
+    pub op: Op,
+    pub secs: f64,
+}
+
+/// The medians of one (server, operation, variant) over the samples that succeeded: one per
+/// run, [`crate::scenario::PUSH_1_REPEATS`] per run for push-1.
 #[derive(Debug, Clone, Serialize)]
 pub struct Median {
     pub server: ServerKind,
     pub op: Op,
     pub variant: Variant,
+    /// Samples (runs, except for push-1) that succeeded and that failed.
     pub runs_ok: usize,
     pub runs_failed: usize,
     /// The first failure's message, if any run failed.
@@ -143,6 +160,72 @@ pub fn medians(samples: &[Sample]) -> Vec<Median> {
     out
 }
 
+/// What the etcd coordinator adds to a push, from the medians: `etcd` minus `swift` on
+/// push-1 (one commit on a warm server: the steady state) when both succeeded there, else on
+/// push-10 (on a freshly started server). `None` unless both succeeded on one of them.
+pub fn coordinator_push_cost(medians: &[Median]) -> Option<CoordinatorPushCost> {
+    let secs = |server: ServerKind, op: Op| {
+        (medians.iter())
+            .find(|m| m.server == server && m.op == op)
+            .and_then(|m| m.secs)
+    };
+    [Op::Push1, Op::Push10].into_iter().find_map(|op| {
+        let cost = secs(ServerKind::SwiftgitEtcd, op)? - secs(ServerKind::SwiftgitSwift, op)?;
+        Some(CoordinatorPushCost { op, secs: cost })
+    })
+}
+
+/// The note under the summary table on the coordinator's cost per push, with each run's time
+/// (push-1: the median of its pushes) so that the noise can be judged beside the difference,
+/// and the Swift HTTP requests of one push. push-10 runs on a fresh server, so its difference
+/// includes what each does on its first write (without the coordinator: taking the writer
+/// lease); push-1 leaves that out.
+fn coordinator_note(results: &RepoResults, out: &mut String) {
+    let Some(cost) = results.coordinator_push_cost else {
+        return;
+    };
+    let runs = |server: ServerKind| {
+        let mut by_run: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+        let samples = (results.samples.iter()).filter(|s| s.server == server && s.op == cost.op);
+        for sample in samples {
+            if let Some(secs) = sample.secs {
+                by_run.entry(sample.run).or_default().push(secs);
+            }
+        }
+        (by_run.into_values())
+            .filter_map(median)
+            .map(|secs| format!("{:.1}", secs * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let requests = |server: ServerKind| {
+        (results.medians.iter())
+            .find(|m| m.server == server && m.op == cost.op)
+            .and_then(|m| m.storage?.http_requests)
+            .map_or("—".to_owned(), |n| n.to_string())
+    };
+    let (what, each_run) = match cost.op {
+        Op::Push1 => (
+            "push-1 (one commit, warm server)",
+            "each run's median push-1",
+        ),
+        _ => (
+            "push-10 (on a freshly started server, first write included)",
+            "each run's push-10",
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "\ncoordinator cost per push: {what} etcd − swift = {:.1} ms (median); {each_run}: \
+         swift {} ms, etcd {} ms; Swift HTTP requests per push (median): swift {}, etcd {}.",
+        cost.secs * 1000.0,
+        runs(ServerKind::SwiftgitSwift),
+        runs(ServerKind::SwiftgitEtcd),
+        requests(ServerKind::SwiftgitSwift),
+        requests(ServerKind::SwiftgitEtcd),
+    );
+}
+
 fn seconds(secs: f64) -> String {
     if secs < 10.0 {
         format!("{secs:.3} s")
@@ -229,7 +312,7 @@ fn summary_table(medians: &[Median], out: &mut String) {
 fn detail_table(medians: &[Median], out: &mut String) {
     out.push_str(
         "| operation | server | time | × git | server CPU s | peak RSS MiB | storage requests \
-         (get/range/put/head/list) | read MiB | written MiB | Swift HTTP requests | runs ok |\n",
+         (get/range/put/head/list) | read MiB | written MiB | Swift HTTP requests | samples ok |\n",
     );
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for m in medians {
@@ -280,13 +363,23 @@ pub fn repo_markdown(results: &RepoResults, runs: u32) -> String {
         r.files_at_head,
         mib(r.pack_bytes)
     );
+    let push_1 = if results.medians.iter().any(|m| m.op == Op::Push1) {
+        format!(
+            " ({}: the median of {PUSH_1_REPEATS} pushes per run, one new commit each, on a \
+             server that has already served a fetch and a push of the repository)",
+            Op::Push1.label()
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "Source: {}. Medians of {runs} run(s). Load average (1/5/15 min) before: {}, after: {}; \
-         highest 1-min load after a server's run: {:.2}.\n",
+        "Source: {}. Medians of {runs} run(s){push_1}. Load average (1/5/15 min) before: {}, \
+         after: {}; highest 1-min load after a server's run: {:.2}.\n",
         r.source, results.load_before, results.load_after, results.load_peak
     );
     summary_table(&results.medians, &mut out);
+    coordinator_note(results, &mut out);
     out.push('\n');
     detail_table(&results.medians, &mut out);
     out
@@ -300,7 +393,7 @@ pub fn markdown(results: &Results) -> String {
     let _ = writeln!(out, "Command: `{}`\n", results.command);
     let _ = writeln!(
         out,
-        "Machine: {} CPUs ({}), {:.1} GiB RAM, Linux {}; {}; Swift {}{}.\n",
+        "Machine: {} CPUs ({}), {:.1} GiB RAM, Linux {}; {}; Swift {}{}{}.\n",
         m.cpus,
         m.cpu_model,
         m.memory_gib,
@@ -309,6 +402,13 @@ pub fn markdown(results: &Results) -> String {
         m.swift_version.as_deref().unwrap_or("not used"),
         m.swift_max_file_size
             .map(|s| format!(" (max_file_size {} MiB)", s >> 20))
+            .unwrap_or_default(),
+        m.etcd_version
+            .as_ref()
+            .map(|v| format!(
+                "; etcd {v} ({} members on this machine)",
+                m.etcd_members.unwrap_or(0)
+            ))
             .unwrap_or_default(),
     );
     for repo in &results.repos {
@@ -360,5 +460,158 @@ mod tests {
         let mut table = String::new();
         summary_table(&medians, &mut table);
         assert!(table.contains("| full clone | 2.000 s | 4.000 s (2.0×) | FAIL: fatal: boom |"));
+    }
+
+    #[test]
+    fn the_coordinator_cost_is_etcd_minus_swift_on_push_10() {
+        let push = |server, secs| Sample {
+            op: Op::Push10,
+            ..sample(server, Variant::Once, Some(secs))
+        };
+        let samples = vec![
+            push(ServerKind::GitDaemon, 0.050),
+            push(ServerKind::SwiftgitSwift, 0.120),
+            push(ServerKind::SwiftgitSwift, 0.100),
+            push(ServerKind::SwiftgitSwift, 0.300),
+            push(ServerKind::SwiftgitEtcd, 0.140),
+            push(ServerKind::SwiftgitEtcd, 0.126),
+            push(ServerKind::SwiftgitEtcd, 0.131),
+        ];
+        let medians = medians(&samples);
+        let cost = coordinator_push_cost(&medians).expect("both pushed");
+        assert_eq!(cost.op, Op::Push10);
+        assert!((cost.secs - 0.011).abs() < 1e-9, "{cost:?}");
+        let mut table = String::new();
+        summary_table(&medians, &mut table);
+        assert!(
+            table.starts_with(
+                "| operation | git daemon | swiftgit swift cold | swiftgit swift+etcd cold |"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("| push 10 commits | 0.050 s | 0.120 s (2.4×) | 0.131 s (2.6×) |"));
+        let without_etcd: Vec<Median> = (medians.into_iter())
+            .filter(|m| m.server != ServerKind::SwiftgitEtcd)
+            .collect();
+        assert!(coordinator_push_cost(&without_etcd).is_none());
+    }
+
+    #[test]
+    fn the_coordinator_cost_is_on_push_1_when_both_ran_it() {
+        let push = |server, op, variant, run, secs: Option<f64>| Sample {
+            op,
+            run,
+            storage: secs.map(|_| StorageFigures {
+                http_requests: Some(if server == ServerKind::SwiftgitEtcd {
+                    9
+                } else {
+                    7
+                }),
+                ..StorageFigures::default()
+            }),
+            ..sample(server, variant, secs)
+        };
+        let mut samples = vec![
+            push(
+                ServerKind::SwiftgitSwift,
+                Op::Push10,
+                Variant::Once,
+                1,
+                Some(0.120),
+            ),
+            push(
+                ServerKind::SwiftgitEtcd,
+                Op::Push10,
+                Variant::Once,
+                1,
+                Some(0.200),
+            ),
+        ];
+        // Two runs of five one-commit pushes each; etcd is 3 ms slower in the median.
+        for (run, times) in [(1, [30, 31, 29, 40, 30]), (2, [28, 29, 30, 30, 31])] {
+            for ms in times {
+                let secs = f64::from(ms) / 1000.0;
+                samples.push(push(
+                    ServerKind::GitDaemon,
+                    Op::Push1,
+                    Variant::Once,
+                    run,
+                    Some(0.010),
+                ));
+                samples.push(push(
+                    ServerKind::SwiftgitSwift,
+                    Op::Push1,
+                    Variant::Warm,
+                    run,
+                    Some(secs),
+                ));
+                samples.push(push(
+                    ServerKind::SwiftgitEtcd,
+                    Op::Push1,
+                    Variant::Warm,
+                    run,
+                    Some(secs + 0.003),
+                ));
+            }
+        }
+        let medians = medians(&samples);
+        let cost = coordinator_push_cost(&medians).expect("both pushed");
+        assert_eq!(cost.op, Op::Push1);
+        assert!((cost.secs - 0.003).abs() < 1e-9, "{cost:?}");
+        let swift = (medians.iter())
+            .find(|m| m.server == ServerKind::SwiftgitSwift && m.op == Op::Push1)
+            .expect("swift push-1");
+        assert_eq!((swift.secs, swift.runs_ok), (Some(0.030), 10));
+        let mut table = String::new();
+        summary_table(&medians, &mut table);
+        assert!(
+            table.contains(
+                "| push 1 commit (warm) | 0.010 s | — | 0.030 s (3.0×) | — | 0.033 s (3.3×) |"
+            ),
+            "{table}"
+        );
+        let results = RepoResults {
+            repo: Prepared {
+                label: "small".to_owned(),
+                source: "generated".to_owned(),
+                dir: Default::default(),
+                head_branch: "main".to_owned(),
+                commits: 1,
+                branches: 1,
+                tags: 0,
+                files_at_head: 1,
+                pack_bytes: 0,
+                prepare_secs: 0.0,
+            },
+            load_before: String::new(),
+            load_after: String::new(),
+            load_peak: 0.0,
+            coordinator_push_cost: Some(cost),
+            medians,
+            samples: samples.clone(),
+        };
+        let mut note = String::new();
+        coordinator_note(&results, &mut note);
+        assert!(
+            note.contains(
+                "push-1 (one commit, warm server) etcd − swift = 3.0 ms (median); each run's \
+                 median push-1: swift 30.0, 30.0 ms, etcd 33.0, 33.0 ms; Swift HTTP requests per \
+                 push (median): swift 7, etcd 9."
+            ),
+            "{note}"
+        );
+
+        // When the etcd server's one-commit pushes failed, push-10 stands in.
+        samples.retain(|s| !(s.server == ServerKind::SwiftgitEtcd && s.op == Op::Push1));
+        samples.push(push(
+            ServerKind::SwiftgitEtcd,
+            Op::Push1,
+            Variant::Warm,
+            1,
+            None,
+        ));
+        let cost = coordinator_push_cost(&super::medians(&samples)).expect("both pushed 10");
+        assert_eq!(cost.op, Op::Push10);
+        assert!((cost.secs - 0.080).abs() < 1e-9, "{cost:?}");
     }
 }

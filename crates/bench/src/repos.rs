@@ -271,6 +271,43 @@ fn add_incremental(env: &crate::ClientEnv, src: &Path, head_branch: &str) -> any
     Ok(())
 }
 
+/// Commit `number` of the one-commit pushes: a new commit on top of `refs/heads/{branch}` of
+/// the bare repository `repo`, which then points at it. It writes `bench-push-1/change.txt`
+/// with one line per commit so far (a new blob, and a new tree per directory on its path)
+/// through a scratch index beside `repo`, so that nothing is checked out.
+pub fn add_commit(
+    env: &crate::ClientEnv,
+    repo: &Path,
+    branch: &str,
+    number: u32,
+) -> anyhow::Result<()> {
+    let git_in_repo = || {
+        let mut git = git(env);
+        git.arg("-C")
+            .arg(repo)
+            .env("GIT_INDEX_FILE", repo.with_extension("index"));
+        git
+    };
+    let branch_ref = format!("refs/heads/{branch}");
+    let parent_id = run(git_in_repo().args(["rev-parse", "--verify", &branch_ref]))?;
+    let parent_id = parent_id.trim();
+    let text: String = (1..=number)
+        .map(|i| format!("Change {i} of the one-commit pushes.\n"))
+        .collect();
+    let text_file = repo.with_extension("change.txt");
+    std::fs::write(&text_file, text)?;
+    let blob_id = run(git_in_repo().args(["hash-object", "-w"]).arg(&text_file))?;
+    run(git_in_repo().args(["read-tree", parent_id]))?;
+    let entry = format!("100644,{},bench-push-1/change.txt", blob_id.trim());
+    run(git_in_repo().args(["update-index", "--add", "--cacheinfo", &entry]))?;
+    let tree_id = run(git_in_repo().arg("write-tree"))?;
+    let commit_id = run(git_in_repo()
+        .args(["commit-tree", tree_id.trim(), "-p", parent_id, "-m"])
+        .arg(format!("Push-1 change {number}")))?;
+    run(git_in_repo().args(["update-ref", &branch_ref, commit_id.trim(), parent_id]))?;
+    Ok(())
+}
+
 fn load(dir: &Path) -> anyhow::Result<Option<Prepared>> {
     let info = dir.join("info.json");
     if !info.exists() {

@@ -1,13 +1,19 @@
 //! One run of every operation against one server, in an order where each builds on the last:
 //! initial push into a fresh empty repository, the clones, the incremental push, the fetches,
-//! ls-remote and the ten concurrent clones.
+//! ls-remote, the ten concurrent clones and the one-commit pushes.
 //!
 //! Every read operation runs on a freshly started server ("cold": nothing cached, a swiftgit
 //! daemon has not authenticated or read an index yet) and then again on the same server
 //! ("warm"). `git daemon` starts a process per connection and keeps nothing between requests,
-//! so it runs once. Pushes run once on a fresh server. A failed operation is recorded with
-//! its error and the run goes on.
+//! so it runs once. The initial and the incremental push run once on a fresh server, so they
+//! include what a daemon does at its first write (without the etcd coordinator: taking the
+//! writer lease). The one-commit pushes (push-1) measure the steady state instead: on a fresh
+//! server, an untimed fetch and an untimed push of one commit, then [`PUSH_1_REPEATS`] pushes
+//! of one new commit each, every one a sample. They run last, so that the commits they add do
+//! not change what the other operations see. A failed operation is recorded with its error
+//! and the run goes on.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -32,10 +38,14 @@ pub enum Op {
     FetchNoop,
     LsRemote,
     CloneX10,
+    Push1,
 }
 
+/// How many one-commit pushes (push-1) one run measures, each a sample.
+pub const PUSH_1_REPEATS: usize = 5;
+
 impl Op {
-    pub const ALL: [Op; 9] = [
+    pub const ALL: [Op; 10] = [
         Op::PushAll,
         Op::Clone,
         Op::CloneDepth1,
@@ -45,6 +55,7 @@ impl Op {
         Op::FetchNoop,
         Op::LsRemote,
         Op::CloneX10,
+        Op::Push1,
     ];
 
     pub fn key(self) -> &'static str {
@@ -58,6 +69,7 @@ impl Op {
             Op::FetchNoop => "fetch-noop",
             Op::LsRemote => "ls-remote",
             Op::CloneX10 => "clone-x10",
+            Op::Push1 => "push-1",
         }
     }
 
@@ -72,6 +84,7 @@ impl Op {
             Op::FetchNoop => "no-op fetch",
             Op::LsRemote => "ls-remote",
             Op::CloneX10 => "10 clones at once",
+            Op::Push1 => "push 1 commit (warm)",
         }
     }
 
@@ -83,11 +96,13 @@ impl Op {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
-    /// On a fresh server, the only measurement (pushes; everything on git daemon).
+    /// The only measurement: push-all and push-10 on a fresh server; everything on git
+    /// daemon, which keeps nothing between connections.
     Once,
     /// On a freshly started server.
     Cold,
-    /// The same operation again on the same server.
+    /// On a server that has served this repository already: a read again, or a one-commit
+    /// push after an untimed fetch and push.
     Warm,
 }
 
@@ -126,7 +141,12 @@ impl Scenario<'_> {
         let label: String = (self.repo.label.chars())
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        let name = format!("bench-{label}-{}-{run_number}", std::process::id());
+        // The server in the name: `swift` and `etcd` share one Swift account.
+        let name = format!(
+            "bench-{label}-{}-{}-{run_number}",
+            kind.key(),
+            std::process::id()
+        );
         self.setup
             .create_repo(kind, &name, &self.repo.head_branch)?;
         self.cleanup.made(kind, &name);
@@ -151,6 +171,9 @@ impl Scenario<'_> {
     }
 }
 
+/// Untimed work against a fresh server (given its URL) before an operation's measurements.
+type WarmUp<'w, Ctx> = &'w dyn Fn(&Ctx, &str) -> anyhow::Result<()>;
+
 struct RunContext<'s, 'a> {
     scenario: &'s Scenario<'a>,
     kind: ServerKind,
@@ -167,6 +190,8 @@ impl RunContext<'_, '_> {
 
     fn variants(&self, op: Op) -> &'static [Variant] {
         match (self.kind, op) {
+            (ServerKind::GitDaemon, Op::Push1) => &[Variant::Once; PUSH_1_REPEATS],
+            (_, Op::Push1) => &[Variant::Warm; PUSH_1_REPEATS],
             (ServerKind::GitDaemon, _) | (_, Op::PushAll | Op::Push10) => &[Variant::Once],
             _ => &[Variant::Cold, Variant::Warm],
         }
@@ -228,6 +253,30 @@ impl RunContext<'_, '_> {
                 .map(|i| ctx.clone_command(url, &[], &format!("clone-{i}")))
                 .collect()
         })?;
+        // The client of the one-commit pushes: a copy of the client base that fetches what
+        // push-10 added (the warm-up's fetch), then commits on top of the head branch.
+        let push_1 = self.client.join("push-1.git");
+        let commits = Cell::new(0);
+        let push_1_command = |ctx: &Self, url: &str| -> anyhow::Result<Command> {
+            commits.set(commits.get() + 1);
+            crate::repos::add_commit(&ctx.scenario.setup.env, &push_1, head, commits.get())?;
+            let refspec = format!("refs/heads/{head}:refs/heads/{head}");
+            let mut push = ctx.git();
+            push.arg("-C")
+                .arg(&push_1)
+                .args(["push", "-q", url, &refspec]);
+            Ok(push)
+        };
+        let warm_up = |ctx: &Self, url: &str| -> anyhow::Result<()> {
+            crate::repos::remove(&push_1)?;
+            run(command("cp").arg("-a").arg(&base).arg(&push_1))?;
+            run(&mut ctx.fetch_command(&push_1, url))?;
+            run(&mut push_1_command(ctx, url)?)?;
+            Ok(())
+        };
+        self.measure_after(Op::Push1, Some(&warm_up), |ctx, url, _| {
+            Ok(vec![push_1_command(ctx, url)?])
+        })?;
         Ok(())
     }
 
@@ -268,6 +317,17 @@ impl RunContext<'_, '_> {
         op: Op,
         prepare: impl Fn(&Self, &str, Variant) -> anyhow::Result<Vec<Command>>,
     ) -> anyhow::Result<()> {
+        self.measure_after(op, None, prepare)
+    }
+
+    /// [`Self::measure`], with `warm_up` (untimed) run against the fresh server first: when
+    /// it fails, every variant is recorded as failed.
+    fn measure_after(
+        &mut self,
+        op: Op,
+        warm_up: Option<WarmUp<'_, Self>>,
+        prepare: impl Fn(&Self, &str, Variant) -> anyhow::Result<Vec<Command>>,
+    ) -> anyhow::Result<()> {
         check_interrupted()?;
         let always = matches!(op, Op::PushAll | Op::Push10);
         if !self.selected(op) && !always {
@@ -284,6 +344,14 @@ impl RunContext<'_, '_> {
             }
         };
         let url = server.url(&self.name);
+        if let Some(warm_up) = warm_up
+            && let Err(error) = warm_up(self, &url)
+        {
+            for &variant in self.variants(op) {
+                self.record(op, variant, Err(format!("warm-up: {error:#}")), None);
+            }
+            return Ok(());
+        }
         for (i, &variant) in self.variants(op).iter().enumerate() {
             let commands = match prepare(self, &url, variant) {
                 Ok(commands) => commands,
@@ -292,7 +360,8 @@ impl RunContext<'_, '_> {
                     continue;
                 }
             };
-            let (result, figures) = measure_one(&server, i == 0, commands, self.scenario.timeout);
+            let fresh = i == 0 && warm_up.is_none();
+            let (result, figures) = measure_one(&server, fresh, commands, self.scenario.timeout);
             self.record(op, variant, result, Some(figures));
             check_interrupted()?;
         }

@@ -1,7 +1,8 @@
-//! The three servers under test, started as child processes on 127.0.0.1 with a free port:
-//! C `git daemon` over bare repositories, `swiftgit daemon` on a local directory and
-//! `swiftgit daemon` on Swift. A [`Server`] stops its process when dropped; the process also
-//! gets SIGTERM if the benchmark dies (see [`crate::command::command`]).
+//! The servers under test, started as child processes on 127.0.0.1 with a free port: C
+//! `git daemon` over bare repositories, `swiftgit daemon` on a local directory, on Swift, and
+//! on the same Swift with the etcd coordinator (every push decided by one etcd transaction).
+//! A [`Server`] stops its process when dropped; the process also gets SIGTERM if the benchmark
+//! dies (see [`crate::command::command`]).
 
 use std::fmt;
 use std::net::TcpListener;
@@ -13,6 +14,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{command, run};
+use crate::etcd_dev::{EtcdDev, without_section};
 use crate::procfs;
 use crate::repos::git;
 
@@ -24,6 +26,9 @@ pub enum ServerKind {
     SwiftgitLocal,
     #[serde(rename = "swift")]
     SwiftgitSwift,
+    /// swiftgit on Swift with `[coordinator]` (etcd): the same as `SwiftgitSwift` otherwise.
+    #[serde(rename = "etcd")]
+    SwiftgitEtcd,
 }
 
 impl ServerKind {
@@ -32,8 +37,14 @@ impl ServerKind {
             "git" => ServerKind::GitDaemon,
             "local" => ServerKind::SwiftgitLocal,
             "swift" => ServerKind::SwiftgitSwift,
-            _ => bail!("unknown server `{name}` (git, local or swift)"),
+            "etcd" => ServerKind::SwiftgitEtcd,
+            _ => bail!("unknown server `{name}` (git, local, swift or etcd)"),
         })
+    }
+
+    /// Whether its repositories live in Swift.
+    pub fn uses_swift(self) -> bool {
+        matches!(self, ServerKind::SwiftgitSwift | ServerKind::SwiftgitEtcd)
     }
 
     pub fn key(self) -> &'static str {
@@ -41,6 +52,7 @@ impl ServerKind {
             ServerKind::GitDaemon => "git",
             ServerKind::SwiftgitLocal => "local",
             ServerKind::SwiftgitSwift => "swift",
+            ServerKind::SwiftgitEtcd => "etcd",
         }
     }
 }
@@ -51,6 +63,7 @@ impl fmt::Display for ServerKind {
             ServerKind::GitDaemon => "git daemon",
             ServerKind::SwiftgitLocal => "swiftgit local",
             ServerKind::SwiftgitSwift => "swiftgit swift",
+            ServerKind::SwiftgitEtcd => "swiftgit swift+etcd",
         })
     }
 }
@@ -114,16 +127,20 @@ pub struct Setup {
     /// swiftgit config files, by backend.
     pub local_config: PathBuf,
     pub swift_config: Option<PathBuf>,
+    /// The Swift config with a `[coordinator]` section.
+    pub etcd_config: Option<PathBuf>,
 }
 
 impl Setup {
-    /// Writes the swiftgit configs: a local directory, and a copy of `swift_config` (if any)
-    /// with `shutdown_grace = 1` so that stopping a daemon is quick.
+    /// Writes the swiftgit configs: a local directory, a copy of `swift_config` (if any)
+    /// without a `[coordinator]` section and with `shutdown_grace = 1` so that stopping a
+    /// daemon is quick, and (with `etcd`) that copy with `etcd`'s `[coordinator]`.
     pub fn new(
         swiftgit: PathBuf,
         work: PathBuf,
         env: crate::ClientEnv,
         swift_config: Option<&Path>,
+        etcd: Option<&EtcdDev>,
     ) -> anyhow::Result<Setup> {
         std::fs::create_dir_all(work.join("git-daemon"))?;
         let local_config = work.join("swiftgit-local.conf");
@@ -136,18 +153,30 @@ impl Setup {
                 data.display()
             ),
         )?;
+        let mut swift_text = None;
         let swift_config = match swift_config {
             Some(path) => {
-                let mut text = std::fs::read_to_string(path)
+                let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
+                // `swift` is the baseline of `etcd`: it must not have a coordinator itself.
+                let mut text = without_section(&text, "coordinator");
                 if !text.contains("[daemon]") {
                     text.push_str("\n[daemon]\nshutdown_grace = 1\n");
                 }
                 let copy = work.join("swiftgit-swift.conf");
-                std::fs::write(&copy, text)?;
+                std::fs::write(&copy, &text)?;
+                swift_text = Some(text);
                 Some(copy)
             }
             None => None,
+        };
+        let etcd_config = match (etcd, &swift_text) {
+            (Some(etcd), Some(text)) => {
+                let copy = work.join("swiftgit-etcd.conf");
+                std::fs::write(&copy, etcd.server_config(text))?;
+                Some(copy)
+            }
+            _ => None,
         };
         let exec_path = run(git(&env).arg("--exec-path"))?;
         Ok(Setup {
@@ -157,6 +186,7 @@ impl Setup {
             env,
             local_config,
             swift_config,
+            etcd_config,
         })
     }
 
@@ -168,6 +198,10 @@ impl Setup {
                 .swift_config
                 .as_deref()
                 .context("no Swift config (start Swift or pass --swift-config)"),
+            ServerKind::SwiftgitEtcd => self
+                .etcd_config
+                .as_deref()
+                .context("no Swift config with [coordinator] (no Swift or no etcd)"),
         }
     }
 
@@ -199,9 +233,12 @@ impl Setup {
     }
 
     /// An empty disk cache directory for a fresh swiftgit daemon on Swift, so that "cold" means
-    /// nothing cached; the copies of the previous daemon (stopped by now) are removed.
-    fn empty_pack_cache(&self) -> anyhow::Result<PathBuf> {
-        let dir = self.work.join("swiftgit-swift-pack-cache");
+    /// nothing cached; the copies of the previous daemon of `kind` (stopped by now) are
+    /// removed. One directory per kind: `swift` and `etcd` never share a cache.
+    fn empty_pack_cache(&self, kind: ServerKind) -> anyhow::Result<PathBuf> {
+        let dir = self
+            .work
+            .join(format!("swiftgit-{}-pack-cache", kind.key()));
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -249,8 +286,8 @@ impl Setup {
                     .args(["-l", "127.0.0.1", "-p", "0"])
                     .arg("--stats-file")
                     .arg(&stats_file);
-                if kind == ServerKind::SwiftgitSwift {
-                    cmd.arg("--cache-dir").arg(self.empty_pack_cache()?);
+                if kind.uses_swift() {
+                    cmd.arg("--cache-dir").arg(self.empty_pack_cache(kind)?);
                 }
                 (cmd, None, "swiftgit: listening on git://")
             }
