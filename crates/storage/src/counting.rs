@@ -251,6 +251,10 @@ impl<S: Storage> Storage for Counting<S> {
         let c = &self.counters;
         c.call(&c.0.lists, self.inner.list(container, prefix)).await
     }
+
+    async fn offer_copy(&self, container: &str, name: &str, bytes: Bytes) {
+        self.inner.offer_copy(container, name, bytes).await
+    }
 }
 
 #[cfg(test)]

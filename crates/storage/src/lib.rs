@@ -150,8 +150,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Offers the whole content of object `name`, which the caller just read with
     /// [`Storage::get`] and checked, to a cache in front of a slower storage: the
     /// [`disk_cache::DiskCache`] keeps pack indexes so that a restarted server reads them
-    /// from the local disk. Best effort, in the background; the other storages ignore it.
-    async fn offer_copy(&self, _container: &str, _name: &str, _bytes: Bytes) {}
+    /// from the local disk. Best effort, in the background; backends ignore it.
+    ///
+    /// Deliberately without a default: a wrapper must forward it to what it wraps, and one
+    /// that does not say so would not compile, so the order of wrappers cannot drop it.
+    async fn offer_copy(&self, container: &str, name: &str, bytes: Bytes);
 }
 
 /// Clips `range` to an object of `size` bytes, per [`Storage::get_range`].

@@ -356,6 +356,9 @@ impl Storage for LocalStorage {
         })
         .map_err(|e| io_error(ErrorKind::Io, format!("cannot list {container}"), e))
     }
+
+    /// A backend: nothing in front of it to keep a copy.
+    async fn offer_copy(&self, _container: &str, _name: &str, _bytes: Bytes) {}
 }
 
 #[cfg(test)]

@@ -284,6 +284,10 @@ impl<S: Storage> Storage for Retrying<S> {
         })
         .await
     }
+
+    async fn offer_copy(&self, container: &str, name: &str, bytes: Bytes) {
+        self.inner.offer_copy(container, name, bytes).await
+    }
 }
 
 /// A policy that retries at once, for tests.
@@ -413,6 +417,10 @@ mod tests {
         }
         async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
             self.inner.list(container, prefix).await
+        }
+
+        async fn offer_copy(&self, container: &str, name: &str, bytes: Bytes) {
+            self.inner.offer_copy(container, name, bytes).await
         }
     }
 

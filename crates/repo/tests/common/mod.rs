@@ -205,6 +205,10 @@ impl Storage for Counting {
         self.tick();
         self.inner.list(container, prefix).await
     }
+
+    async fn offer_copy(&self, container: &str, name: &str, bytes: Bytes) {
+        self.inner.offer_copy(container, name, bytes).await
+    }
 }
 
 /// Removes a test's repository (its container), so that runs against a real Swift leave nothing.

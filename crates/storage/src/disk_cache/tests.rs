@@ -97,6 +97,10 @@ impl Storage for Gated {
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.inner.list(container, prefix).await
     }
+
+    async fn offer_copy(&self, container: &str, name: &str, bytes: Bytes) {
+        self.inner.offer_copy(container, name, bytes).await
+    }
 }
 
 type Cache = DiskCache<Counting<Gated>>;
@@ -768,4 +772,35 @@ async fn an_unusable_directory_passes_everything_through() {
     }
     let stats = cache.inner().counters().snapshot();
     assert_eq!((stats.gets, stats.range_gets), (0, 2), "{stats:?}");
+}
+
+/// An offer made to the outermost of a stack of wrappers reaches the disk cache inside it,
+/// whatever their order (the daemon's order has the cache outermost; this one has it inside
+/// the retry and counting wrappers).
+#[tokio::test]
+async fn offers_pass_through_every_wrapper() {
+    use crate::retry::{RetryPolicy, Retrying};
+    let idx = pack(30_000, 8, false);
+    let name = "objects/pack/pack-8.idx";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = open_cache(
+        Gated::open(),
+        options(dir.path(), 1 << 20),
+        &[(name, idx.clone())],
+    )
+    .await;
+    let stacked = Counting::new(Retrying::new(cache, RetryPolicy::default()));
+    assert_eq!(
+        stacked
+            .get(C, name)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body"),
+        idx
+    );
+    stacked.offer_copy(C, name, idx.clone()).await;
+    let cache = stacked.inner().inner();
+    holds(cache, 1).await;
 }
