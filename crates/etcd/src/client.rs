@@ -30,7 +30,12 @@ pub struct EtcdOptions {
     /// A PEM file of the CA(s) that signed the members' certificates, for https endpoints.
     /// When given, only these CAs are trusted.
     pub ca_file: Option<PathBuf>,
-    /// The deadline of a whole call, retries included.
+    /// The deadline of a whole call, retries included. One attempt gets a share of it: what
+    /// is left divided by the number of endpoints, but at least 2 s and at most half of what
+    /// is left (all of it when that is under 1 s, or for a write with a single endpoint). A
+    /// member that accepts connections and never answers thus costs a call one share; a write
+    /// then fails with [`EtcdError::outcome_unknown`], and the next call starts at another
+    /// member.
     pub timeout: Duration,
 }
 
@@ -211,8 +216,10 @@ impl EtcdClient {
 
     /// Runs a transaction atomically: every compare and the branch it selects see, and write
     /// at, one revision. One that writes is retried only when it was certainly not applied;
-    /// otherwise its error has [`EtcdError::outcome_unknown`]. A read-only one is retried like
-    /// [`EtcdClient::range`].
+    /// otherwise its error has [`EtcdError::outcome_unknown`]: when a member gives no answer
+    /// within an attempt's share of the deadline (see [`EtcdOptions::timeout`]), for one.
+    /// Every call after a failed attempt starts at the next endpoint, so sending the same txn
+    /// again reaches another member. A read-only one is retried like [`EtcdClient::range`].
     pub async fn txn(&self, txn: Txn) -> Result<TxnResponse, EtcdError> {
         let body = wire::txn_request(&txn);
         let kind = if txn.is_read_only() {

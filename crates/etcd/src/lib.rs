@@ -12,7 +12,11 @@
 //!
 //! Retries follow one rule: a read is repeated on any temporary failure until the deadline; a
 //! write only when the failure proves it was not applied (connection refused, "no leader"
-//! from the member asked). Otherwise the error says [`EtcdError::outcome_unknown`].
+//! from the member asked). Otherwise the error says [`EtcdError::outcome_unknown`]. One attempt
+//! waits for one member only its share of the deadline (see [`EtcdOptions::timeout`]), and
+//! after any failed attempt later calls start at the next member: a member that accepts and
+//! never answers costs the calls sent to it one share each (a read goes on to another member, a
+//! write's outcome is unknown), and the calls after them nothing.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), swiftgit_etcd::EtcdError> {

@@ -1,9 +1,11 @@
-//! How one call reaches etcd. It starts at the endpoint that answered last, sends one HTTP
-//! attempt bounded by what is left of the call's deadline, and on a failure lets
-//! `error::classify_*` decide: try the next endpoint at once (it was never reached), after a
-//! short jittered pause (20 ms doubling to 500 ms), or stop. Writes are repeated only when the
-//! failure proves they were not applied. The auth token lives here too: fetched once, shared by
-//! every call, fetched again once when etcd refuses it.
+//! How one call reaches etcd. It starts where the last call left off (the endpoint that
+//! answered last, or the one after an endpoint that failed), sends one HTTP attempt bounded by
+//! its share of what is left of the call's deadline (`attempt_timeout`), and on a failure moves
+//! on to the next endpoint, for this call and for later ones, and lets `error::classify_*`
+//! decide: try again at once (the member was never reached), after a short jittered pause (20
+//! ms doubling to 500 ms), or stop. Writes are repeated only when the failure proves they were
+//! not applied. The auth token lives here too: fetched once, shared by every call, fetched
+//! again once when etcd refuses it.
 
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,9 +22,11 @@ use crate::wire;
 
 /// How long to wait for a TCP (and TLS) connection to one member.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// A repeatable attempt gets half of what is left, but at least this (or all that is left),
-/// so that a member that accepts and never answers leaves time for another.
-const MIN_REPEATABLE_ATTEMPT: Duration = Duration::from_secs(1);
+/// What one attempt gets at least, deadline permitting (see `attempt_timeout`): time for a
+/// healthy member to answer while its disk is slow or a new leader takes over.
+const MIN_ATTEMPT: Duration = Duration::from_secs(2);
+/// Less than this is not worth cutting in two: the attempt takes all that is left.
+const LAST_ATTEMPT: Duration = Duration::from_millis(500);
 const FIRST_PAUSE: Duration = Duration::from_millis(20);
 const MAX_PAUSE: Duration = Duration::from_millis(500);
 
@@ -69,7 +73,8 @@ enum Token {
 pub(crate) struct Transport {
     http: reqwest::Client,
     endpoints: Vec<String>,
-    /// The endpoint that answered last; calls start there.
+    /// Where calls start: the endpoint that answered last, or the one after the endpoint
+    /// whose attempt failed last.
     preferred: AtomicUsize,
     timeout: Duration,
     credentials: Option<Credentials>,
@@ -159,16 +164,13 @@ impl Transport {
                 let unknown = maybe_applied && call.kind != CallKind::Read;
                 return Err(error.with_outcome_unknown(unknown));
             }
-            let attempt_timeout = match call.kind {
-                CallKind::Write => remaining,
-                _ => remaining.min((remaining / 2).max(MIN_REPEATABLE_ATTEMPT)),
-            };
+            let timeout = attempt_timeout(remaining, count, call.kind);
             if !tried.contains(&index) {
                 tried.push(index);
             }
             attempts += 1;
             let failure = match self
-                .attempt(index, call, &body, token.as_ref(), attempt_timeout)
+                .attempt(index, call, &body, token.as_ref(), timeout)
                 .await
             {
                 Ok(body) => {
@@ -183,9 +185,18 @@ impl Transport {
             tracing::debug!(
                 endpoint = %self.endpoints[index],
                 operation = call.operation,
+                timeout_ms = timeout.as_millis(),
                 detail = %failure.detail,
                 "etcd attempt failed"
             );
+            // Whatever failed, and whether or not this call goes on, later calls start at the
+            // next endpoint (unless another call moved them already): a member that did not
+            // answer may be frozen, and must not cost the next call its first attempt too.
+            let next = (index + 1) % count;
+            let _ =
+                self.preferred
+                    .compare_exchange(index, next, Ordering::Relaxed, Ordering::Relaxed);
+            index = next;
             maybe_applied |= failure.applied == Applied::Maybe;
             if failure.next == Next::Reauthenticate
                 && may_reauthenticate
@@ -207,12 +218,6 @@ impl Transport {
                 let unknown = maybe_applied && call.kind != CallKind::Read;
                 return Err(failure.into_error(call.operation, self.names(&tried), unknown));
             }
-            let next = (index + 1) % count;
-            // Later calls start at the next endpoint too, unless another call moved on already.
-            let _ =
-                self.preferred
-                    .compare_exchange(index, next, Ordering::Relaxed, Ordering::Relaxed);
-            index = next;
             failed_since_pause += 1;
             let at_once = failure.next == Next::RetryNow && failed_since_pause < count;
             last = Some(failure);
@@ -397,6 +402,32 @@ impl Transport {
     }
 }
 
+/// How long one attempt may wait for its answer, with `remaining` left of the call's deadline
+/// and `endpoints` members to ask: an equal share of `remaining` per endpoint, but at least
+/// `MIN_ATTEMPT`; at most half of `remaining` when the time is shared; never less than
+/// `LAST_ATTEMPT`, nor more than `remaining`. With the default 5 s and three members that is
+/// 2 s; with 20 s, 6.7 s; with 3 s, 1.5 s.
+///
+/// So a member that accepts connections and never answers (a stopped process, a lost network)
+/// costs a call one share, not its deadline: a read goes on to the next member with the rest,
+/// and a write, whose outcome is then unknown and which is not repeated, ends its call early,
+/// so that the caller can send it again through a new call, which starts at the next member.
+/// A read (or repeatable write) shares its time among at least two attempts even with one
+/// endpoint, since a new connection to the same member may answer where a stuck one did not; a
+/// write to a single endpoint gets all of it, as no second attempt would follow.
+fn attempt_timeout(remaining: Duration, endpoints: usize, kind: CallKind) -> Duration {
+    let shares = match kind {
+        CallKind::Write => endpoints,
+        CallKind::Read | CallKind::RepeatableWrite => endpoints.max(2),
+    };
+    let shares = u32::try_from(shares).unwrap_or(u32::MAX).max(1);
+    let mut attempt = (remaining / shares).max(MIN_ATTEMPT);
+    if shares > 1 {
+        attempt = attempt.min(remaining / 2);
+    }
+    attempt.max(LAST_ATTEMPT).min(remaining)
+}
+
 /// A pause between `pause / 2` and `pause`, so that clients that failed together do not come
 /// back together.
 fn jittered(pause: Duration) -> Duration {
@@ -415,5 +446,34 @@ mod tests {
             assert!((20..=40).contains(&pause.as_millis()), "{pause:?}");
         }
         assert!(jittered(Duration::ZERO) <= Duration::from_millis(2));
+    }
+
+    #[test]
+    fn an_attempt_gets_a_share_of_the_deadline_but_not_less_than_two_seconds() {
+        use CallKind::{Read, RepeatableWrite, Write};
+        let ms = Duration::from_millis;
+        let cases = [
+            // (what is left, endpoints, kind, the attempt's timeout)
+            (ms(5000), 3, Write, ms(2000)),
+            (ms(5000), 3, Read, ms(2000)),
+            (ms(20_000), 3, Write, ms(20_000) / 3),
+            (ms(10_000), 4, Read, ms(2500)),
+            // Half of a short deadline, so that another member can still answer.
+            (ms(3000), 3, Write, ms(1500)),
+            (ms(3000), 2, RepeatableWrite, ms(1500)),
+            (ms(800), 3, Read, ms(500)),
+            // A lone member: a write gets everything, a read two attempts' worth.
+            (ms(400), 1, Write, ms(400)),
+            (ms(5000), 1, Read, ms(2500)),
+            (ms(300), 3, Read, ms(300)),
+            (Duration::ZERO, 3, Read, Duration::ZERO),
+        ];
+        for (remaining, endpoints, kind, expected) in cases {
+            let timeout = attempt_timeout(remaining, endpoints, kind);
+            assert_eq!(
+                timeout, expected,
+                "{remaining:?}, {endpoints} endpoints, {kind:?}"
+            );
+        }
     }
 }

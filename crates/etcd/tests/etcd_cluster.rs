@@ -4,6 +4,8 @@
 //! a skip a failure. Every test works under its own random key prefix and deletes what it
 //! wrote, so that the tests can share one cluster and run in parallel.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use swiftgit_etcd::{
@@ -374,6 +376,104 @@ async fn cluster_a_closed_first_endpoint_costs_little() {
     );
     assert!(statuses[1..].iter().all(|(_, s)| s.is_ok()));
     clean_up(&client, &prefix).await;
+}
+
+/// A member that accepts connections and never answers, like a stopped (SIGSTOP) etcd: its
+/// URL, and how many connections it has accepted.
+async fn frozen_member() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("holds because port 0 is always free");
+    let address = listener.local_addr().expect("holds for a bound socket");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        // Held open, never read from, never answered.
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (format!("http://{address}"), accepted)
+}
+
+/// A client whose first endpoint is a frozen member, with the default deadline.
+async fn frozen_first(endpoints: Vec<String>) -> (EtcdClient, Arc<AtomicUsize>) {
+    let (frozen, accepted) = frozen_member().await;
+    let mut options = EtcdOptions::new([frozen].into_iter().chain(endpoints));
+    options.timeout = EtcdOptions::DEFAULT_TIMEOUT;
+    let client = EtcdClient::new(options).expect("holds: the endpoints are client URLs");
+    (client, accepted)
+}
+
+#[tokio::test]
+async fn cluster_a_frozen_first_endpoint_delays_one_read_and_no_later_one() {
+    let Some((healthy, prefix)) = setup("frozen-read") else {
+        return;
+    };
+    let key = format!("{prefix}k");
+    healthy
+        .put(key.as_str(), "v")
+        .await
+        .expect("holds: put works");
+    let (client, accepted) = frozen_first(healthy.endpoints().to_vec()).await;
+    let deadline = EtcdOptions::DEFAULT_TIMEOUT;
+    for read in ["first", "second"] {
+        let started = Instant::now();
+        let range = client.range(RangeRequest::key(key.as_str())).await;
+        let elapsed = started.elapsed();
+        eprintln!("{read} read with a frozen first endpoint: {elapsed:?} of {deadline:?}");
+        assert_eq!(range.expect("holds: the others answer").kvs[0].value, b"v");
+        assert!(elapsed < deadline, "{elapsed:?}");
+    }
+    // The second read started at a member that had answered, not at the frozen one.
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    clean_up(&healthy, &prefix).await;
+}
+
+#[tokio::test]
+async fn cluster_a_frozen_first_endpoint_leaves_a_write_unknown_and_the_next_succeeds() {
+    let Some((healthy, prefix)) = setup("frozen-write") else {
+        return;
+    };
+    let (client, accepted) = frozen_first(healthy.endpoints().to_vec()).await;
+    let deadline = EtcdOptions::DEFAULT_TIMEOUT;
+    let key = format!("{prefix}head");
+    // Like a push's append: it can succeed once only, so sending it again is safe.
+    let append = || {
+        Txn::new()
+            .when(Compare::absent(key.as_str()))
+            .on_success(TxnOp::put(key.as_str(), "entry-1"))
+    };
+    let started = Instant::now();
+    let first = client.txn(append()).await;
+    let elapsed = started.elapsed();
+    let outcome = match &first {
+        Ok(answer) => format!("succeeded: {}", answer.succeeded),
+        Err(error) => error.to_string(),
+    };
+    eprintln!("a write with a frozen first endpoint: {elapsed:?} of {deadline:?}: {outcome}");
+    assert!(elapsed < deadline, "{elapsed:?}");
+    if let Err(error) = &first {
+        assert!(error.outcome_unknown(), "{error}");
+    }
+    // The caller resolves by sending it again: that call starts at another member.
+    let started = Instant::now();
+    let again = client.txn(append()).await;
+    let elapsed = started.elapsed();
+    eprintln!("the same write sent again: {elapsed:?}");
+    let again = again.expect("holds: it starts at a member that answers");
+    // The frozen member never passed the first on, so exactly one of the two applied.
+    assert_eq!(again.succeeded, first.is_err());
+    client
+        .put(format!("{prefix}next"), "v")
+        .await
+        .expect("holds: later writes start at a member that answers");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    let read = healthy.range(RangeRequest::key(key.as_str())).await;
+    assert_eq!(read.expect("holds: range works").kvs[0].value, b"entry-1");
+    clean_up(&healthy, &prefix).await;
 }
 
 #[tokio::test]
