@@ -180,9 +180,19 @@ impl Registry {
         &self.repository_options
     }
 
-    /// Gives up what the coordinator holds for this process (writer leases), when serving
-    /// stops.
+    /// When serving stops: waits for the commits' background publishing (with etcd, their
+    /// copies into the object store), then gives up what the coordinator holds for this
+    /// process (writer leases).
     pub async fn shutdown(&self) {
+        let handles: Vec<Arc<RepoHandle>> = {
+            let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.values()
+                .filter_map(|slot| slot.get().cloned())
+                .collect()
+        };
+        for handle in handles {
+            handle.repo.published().await;
+        }
         self.repository_options.coordinator.shutdown().await;
     }
 

@@ -145,8 +145,10 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
             Ok(status) if status.leader != 0 => {
                 healthy += 1;
                 println!(
-                    "etcd {endpoint}: OK (version {}, leader {:x})",
-                    status.version, status.leader
+                    "etcd {endpoint}: OK (version {}, leader {:x}, database {} MiB)",
+                    status.version,
+                    status.leader,
+                    status.db_size >> 20
                 );
             }
             Ok(status) => println!("etcd {endpoint}: no leader ({})", status.errors.join("; ")),

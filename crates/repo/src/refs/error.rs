@@ -61,6 +61,38 @@ pub enum LogError {
         "repository {repo} is coordinated by {coordinator}; this process has no [coordinator] section and may only read it"
     )]
     Coordinated { repo: String, coordinator: String },
+    /// The coordinator registers a repository of this name, but not the one in this container.
+    #[error(
+        "repository {repo}: {coordinator} registers a repository of this name, but this container was not adopted by that registration ({reason}); if several Swift accounts share one etcd, give each its own etcd_prefix; if the container was deleted and made again, remove the stale registration"
+    )]
+    RegisteredElsewhere {
+        repo: String,
+        coordinator: String,
+        reason: String,
+    },
+    /// A coordinated process may not adopt a repository that a process without a coordinator
+    /// still writes.
+    #[error(
+        "repository {repo} is written by a swiftgit process without a coordinator ({host}, pid {pid}); stop it, or wait for its writer lease to expire, before a process with [coordinator] adopts the repository"
+    )]
+    AdoptionRefused {
+        repo: String,
+        host: String,
+        pid: u32,
+    },
+    /// The coordinator's registration of the repository disappeared while it was served.
+    #[error("repository {repo} is no longer registered with {coordinator} (was it deleted?)")]
+    NotRegistered { repo: String, coordinator: String },
+    /// Too many committed entries wait in the coordinator to be copied into the object store:
+    /// new commits are refused until the copies catch up.
+    #[error(
+        "repository {repo}: {waiting} committed entries are not copied into the object store yet ({error}); pushes resume once the object store takes them"
+    )]
+    CopiesBehind {
+        repo: String,
+        waiting: u64,
+        error: Box<LogError>,
+    },
     /// A dulwich layout could not be read.
     #[error(transparent)]
     Seed(#[from] crate::seed::SeedError),

@@ -84,28 +84,27 @@ pub async fn load(storage: &dyn Storage, container: &str) -> Result<Option<Loade
     }
 }
 
-/// The state after entry `until` exactly, read from the newest checkpoint at or before it (the
-/// hint's, else a listing's) and the entries after it, all in parallel: for a reader that knows
-/// from elsewhere (a coordinator) where the stored log ends. [`LogError::Broken`] if an entry up
-/// to `until` is missing.
+/// A state at least as new as entry `until`, for a reader that knows from elsewhere (a
+/// coordinator) that the stored log reaches `until` and that checkpoints up to
+/// `checkpoint_limit` are good: the newest checkpoint at or before `checkpoint_limit` (the
+/// hint's, else a listing's) and, if it is older than `until`, the entries after it up to
+/// `until`, all in parallel. The caller applies what follows the state's seq.
+/// [`LogError::Broken`] if an entry up to `until` is missing.
 pub async fn load_until(
     storage: &dyn Storage,
     container: &str,
     until: u64,
+    checkpoint_limit: u64,
 ) -> Result<Loaded, LogError> {
-    if until == 0 {
-        return Ok(Loaded {
-            state: RepoState::before_log(),
-            checkpoint: None,
-        });
-    }
+    let limit = checkpoint_limit.max(until);
     let hinted = read_hint(storage, container)
         .await?
         .and_then(|hint| hint.checkpoint)
-        .filter(|&seq| seq <= until);
+        .filter(|&seq| seq <= limit);
     let mut checkpoint = match hinted {
         Some(seq) => Some(seq),
-        None => newest_listed_checkpoint_until(storage, container, until).await?,
+        None if until == 0 => None,
+        None => newest_listed_checkpoint_until(storage, container, limit).await?,
     };
     let state = loop {
         let first = checkpoint.unwrap_or(0) + 1;
@@ -115,10 +114,8 @@ pub async fn load_until(
                 None => Ok(Some(RepoState::before_log())),
             }
         };
-        let (base, entries) = futures::join!(
-            base,
-            fetch_wave(storage, container, first, until + 1 - first)
-        );
+        let wanted = (until + 1).saturating_sub(first);
+        let (base, entries) = futures::join!(base, fetch_wave(storage, container, first, wanted));
         match base? {
             Some(mut state) => {
                 apply_wave(container, &mut state, entries)?;
@@ -126,14 +123,14 @@ pub async fn load_until(
             }
             // The hint named a checkpoint that is not stored: do without.
             None if hinted.is_some() && checkpoint == hinted => {
-                checkpoint = newest_listed_checkpoint_until(storage, container, until)
+                checkpoint = newest_listed_checkpoint_until(storage, container, limit)
                     .await?
                     .filter(|&seq| Some(seq) != hinted);
             }
             None => checkpoint = None,
         }
     };
-    if state.seq != until {
+    if state.seq < until {
         return Err(LogError::Broken {
             repo: container.to_owned(),
             seq: state.seq + 1,

@@ -72,6 +72,9 @@ pub struct RefTransaction {
     pub head: Option<Head>,
     /// Packs whose objects become live. They must already be stored (`.pack` and `.idx`).
     pub packs_added: Vec<PackId>,
+    /// Those of `packs_added` the caller stored itself just before (a push it ingested): the
+    /// commit does not ask the storage for them again.
+    pub packs_just_stored: BTreeSet<PackId>,
     /// Packs whose objects stop being live (after a repack). They are not deleted here.
     pub packs_removed: Vec<PackId>,
     /// What the new values of updated refs peel to, recorded in the log with them (see
@@ -96,6 +99,14 @@ impl RefTransaction {
 
     pub fn with_pack_added(mut self, pack: PackId) -> RefTransaction {
         self.packs_added.push(pack);
+        self
+    }
+
+    /// Adds a pack the caller has just stored (its `.pack` and `.idx` upload succeeded), which
+    /// the commit then does not check again.
+    pub fn with_pack_just_stored(mut self, pack: PackId) -> RefTransaction {
+        self.packs_added.push(pack);
+        self.packs_just_stored.insert(pack);
         self
     }
 

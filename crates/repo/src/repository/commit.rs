@@ -57,7 +57,11 @@ impl Repository {
                 seq: self.state().seq,
                 rejection,
             })?;
-        self.check_packs_stored(&transaction.packs_added).await?;
+        let unchecked: Vec<PackId> = (transaction.packs_added.iter())
+            .filter(|pack| !transaction.packs_just_stored.contains(pack))
+            .copied()
+            .collect();
+        self.check_packs_stored(&unchecked).await?;
 
         let lock = self.inner.lock.clone();
         let _guard = lock.lock().await;
@@ -124,15 +128,36 @@ impl Repository {
         }
     }
 
-    /// Publishes a committed entry, now or (if the sequence allows) in a task of its own.
+    /// Publishes a committed entry, now or (if the sequence allows) in a task of its own that
+    /// [`Repository::published`] waits for.
     async fn publish(&self, state: &Arc<RepoState>, entry: LogEntry) {
         let sequence = Arc::clone(&self.inner.sequence);
-        if sequence.publish_in_background() {
-            let state = Arc::clone(state);
-            tokio::spawn(async move { sequence.publish(&state, &entry).await });
-        } else {
+        if !sequence.publish_in_background() {
             sequence.publish(state, &entry).await;
+            return;
         }
+        let state = Arc::clone(state);
+        let task = tokio::spawn(async move { sequence.publish(&state, &entry).await });
+        let mut publishing = self.publishing();
+        publishing.retain(|task| !task.is_finished());
+        publishing.push(task);
+    }
+
+    /// Waits until every commit's background publishing (checkpoints, the hint, with etcd the
+    /// entry's copy in the object store) is done: for a clean shutdown, and for tests that count
+    /// requests.
+    pub async fn published(&self) {
+        let tasks: Vec<_> = self.publishing().drain(..).collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    fn publishing(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
+        self.inner
+            .publishing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Checks (in parallel) that each added pack not already live has its `.pack` and `.idx`.

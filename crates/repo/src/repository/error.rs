@@ -15,6 +15,11 @@ pub enum Existing {
     DulwichLayout,
     /// Other objects (one of them named).
     Objects { example: String },
+    /// Nothing in the container, but the coordinator registers the name already.
+    Registered {
+        coordinator: String,
+        key: Option<String>,
+    },
 }
 
 impl fmt::Display for Existing {
@@ -24,6 +29,16 @@ impl fmt::Display for Existing {
             Existing::DulwichLayout => f.write_str("it holds a repository made by dulwich"),
             Existing::Objects { example } => {
                 write!(f, "its container is not empty (it holds {example:?})")
+            }
+            Existing::Registered { coordinator, key } => {
+                write!(
+                    f,
+                    "{coordinator} already registers it: another init made it at the same time, or a registration was left behind when its container was deleted"
+                )?;
+                match key {
+                    Some(key) => write!(f, " (remove that with `etcdctl del --prefix {key}`)"),
+                    None => Ok(()),
+                }
             }
         }
     }

@@ -16,7 +16,8 @@ use swiftgit_storage::Storage;
 
 use crate::name::RepoName;
 use crate::refs::sequence::{
-    Append, CommitLock, CommitLocks, Coordinator, Newest, SingleWriter, StateSequence,
+    Append, CommitLock, CommitLocks, Coordinator, MARKER_OBJECT, Newest, SingleWriter,
+    StateSequence, WRITER_OBJECT,
 };
 use crate::refs::{Head, LogEntry, LogError, RefName, RepoState, Snapshot, log};
 use crate::seed;
@@ -75,6 +76,8 @@ struct Inner {
     max_commit_attempts: u32,
     lock: CommitLock,
     state: Mutex<Arc<RepoState>>,
+    /// Background publishing of commits not known to be finished.
+    publishing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Repository {
@@ -144,9 +147,18 @@ impl Repository {
             Err(e) => return Err(RepoError::Log(e.error)),
         };
         if appended == Append::Conflict {
+            let key = options.coordinator.registration(name);
+            let found = match key {
+                // The container holds nothing: the coordinator knew the name already.
+                Some(_) => Existing::Registered {
+                    coordinator: options.coordinator.describe(),
+                    key,
+                },
+                None => Existing::Log,
+            };
             return Err(RepoError::AlreadyExists {
                 repo: repo.to_owned(),
-                found: Existing::Log,
+                found,
             });
         }
         let mut state = base;
@@ -217,6 +229,7 @@ impl Repository {
                 max_commit_attempts: options.max_commit_attempts,
                 lock,
                 state: Mutex::new(Arc::new(state)),
+                publishing: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -248,6 +261,11 @@ impl Repository {
         let current = self.state();
         match self.inner.sequence.read(Some(&current)).await? {
             Newest::State(state) if state.seq > current.seq => Ok(self.store(state)),
+            Newest::Replaced(state) => {
+                let state = Arc::new(state);
+                *self.cached() = Arc::clone(&state);
+                Ok(state)
+            }
             _ => Ok(current),
         }
     }
@@ -292,8 +310,10 @@ async fn existing_contents(
             action: "list its container",
             error,
         })?;
+    // A marker or a writer lease left by an init that failed (a stale registration, say) does
+    // not make a repository.
     Ok(listed
         .into_iter()
-        .next()
+        .find(|meta| meta.name != MARKER_OBJECT && meta.name != WRITER_OBJECT)
         .map(|meta| Existing::Objects { example: meta.name }))
 }

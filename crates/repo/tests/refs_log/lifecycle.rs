@@ -150,6 +150,8 @@ pub async fn checkpoints_and_hint(storage: Arc<dyn Storage>) {
         .expect("commit");
     }
     assert_eq!(repo.state().seq(), 21);
+    // Checkpoints and the hint are written after the commits answered.
+    repo.published().await;
     let hint = log::read_hint(storage.as_ref(), name.as_str())
         .await
         .expect("hint")

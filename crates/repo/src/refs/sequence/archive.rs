@@ -16,6 +16,9 @@ pub(super) struct Archive {
     container: String,
     checkpoint_interval: u64,
     newest_checkpoint: Mutex<Option<u64>>,
+    /// Held while publishing, with the seq of the newest hint written: publications that run
+    /// in the background after their commits may run out of order, and a hint never goes back.
+    newest_hint: tokio::sync::Mutex<u64>,
 }
 
 impl Archive {
@@ -24,6 +27,7 @@ impl Archive {
             container: container.to_owned(),
             checkpoint_interval: checkpoint_interval.max(1),
             newest_checkpoint: Mutex::new(None),
+            newest_hint: tokio::sync::Mutex::new(0),
         }
     }
 
@@ -42,24 +46,29 @@ impl Archive {
     /// readers: failures are logged.
     pub async fn publish(&self, storage: &dyn Storage, state: &RepoState, time_ms: u64) {
         let repo = self.container.as_str();
-        let mut checkpoint = *self.newest();
-        if state.seq.is_multiple_of(self.checkpoint_interval) && checkpoint < Some(state.seq) {
+        let mut newest_hint = self.newest_hint.lock().await;
+        let mut wrote_checkpoint = false;
+        if state.seq.is_multiple_of(self.checkpoint_interval) && *self.newest() < Some(state.seq) {
             match log::write_checkpoint(storage, repo, state, time_ms).await {
                 Ok(()) => {
                     self.note_checkpoint(Some(state.seq));
-                    checkpoint = Some(state.seq);
+                    wrote_checkpoint = true;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "committed, but the checkpoint was not written")
                 }
             }
         }
+        if state.seq <= *newest_hint && !wrote_checkpoint {
+            return;
+        }
         let hint = Hint {
-            checkpoint,
-            seq: state.seq,
+            checkpoint: *self.newest(),
+            seq: state.seq.max(*newest_hint),
         };
-        if let Err(e) = log::write_hint(storage, repo, hint).await {
-            tracing::warn!(error = %e, "committed, but the hint was not updated");
+        match log::write_hint(storage, repo, hint).await {
+            Ok(()) => *newest_hint = hint.seq,
+            Err(e) => tracing::warn!(error = %e, "committed, but the hint was not updated"),
         }
     }
 

@@ -5,8 +5,8 @@
 //!
 //! - Before every commit the process reads the object (while the commit reads the newest state,
 //!   so it costs no time). Free (absent, expired, or left by a dead process on this host): it
-//!   writes its lease, reads it back, and commits. Its own: it commits (renewing the lease
-//!   when a third of its lifetime has passed). Another live process's: the commit is refused with
+//!   writes its lease, reads it back, and commits (reading its log entry back too). Its own: it
+//!   commits (renewing the lease when half of its lifetime has passed). Another live process's: the commit is refused with
 //!   [`LogError::OtherWriter`]. A repository adopted by a coordinator (etcd) carries a
 //!   coordinator record instead, and a process without one is refused with
 //!   [`LogError::Coordinated`].
@@ -39,12 +39,15 @@ const FORMAT: &str = "swiftgit-writer/1";
 /// in two containers, say) are still told apart.
 static PROCESS_TOKEN: LazyLock<u64> = LazyLock::new(rand::random);
 
-/// Who holds a lease: a process on a host.
+/// Who holds a lease: a process on a host, in a pid namespace of one boot of a kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriterIdentity {
+pub(super) struct WriterIdentity {
     pub host: String,
     pub pid: u32,
     pub token: u64,
+    /// The kernel's boot id and the pid namespace, so that a process in another container
+    /// with the same host name is never taken for a dead one.
+    pub boot: String,
 }
 
 impl WriterIdentity {
@@ -54,12 +57,17 @@ impl WriterIdentity {
             host: host_name(),
             pid: std::process::id(),
             token: *PROCESS_TOKEN,
+            boot: boot_and_namespace(),
         }
     }
 
-    /// Whether the process is certainly gone: it ran on this host and no process has its pid.
+    /// Whether the process is certainly gone: it ran on this host, in this boot and pid
+    /// namespace, and no process has its pid.
     fn is_dead_here(&self) -> bool {
-        self.host == host_name() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+        !self.boot.is_empty()
+            && self.host == host_name()
+            && self.boot == boot_and_namespace()
+            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 }
 
@@ -87,20 +95,35 @@ impl Default for LeaseOptions {
     }
 }
 
-/// What the lease object says.
+/// What the lease object says: a process holds the repository until `renewed_ms + ttl_ms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub(super) enum WriterRecord {
-    /// A process holds the repository until `renewed_ms + ttl_ms`.
-    Process {
-        host: String,
-        pid: u32,
-        token: String,
-        renewed_ms: u64,
-        ttl_ms: u64,
-    },
-    /// A coordinator decides every commit (written when it adopts the repository).
-    Coordinated { coordinator: String },
+pub(super) struct WriterRecord {
+    host: String,
+    pid: u32,
+    token: String,
+    #[serde(default)]
+    boot: String,
+    renewed_ms: u64,
+    ttl_ms: u64,
+}
+
+impl WriterRecord {
+    fn holder(&self) -> WriterIdentity {
+        WriterIdentity {
+            host: self.host.clone(),
+            pid: self.pid,
+            token: u64::from_str_radix(&self.token, 16).unwrap_or(0),
+            boot: self.boot.clone(),
+        }
+    }
+
+    /// Another process that may still be writing: its lease has not expired and it is not
+    /// known to be dead. `None` if the lease is free.
+    pub(super) fn live_holder(&self) -> Option<WriterIdentity> {
+        let holder = self.holder();
+        let expired = now_ms() > self.renewed_ms.saturating_add(self.ttl_ms);
+        (!expired && !holder.is_dead_here()).then_some(holder)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -123,6 +146,16 @@ fn decode_record(bytes: &[u8]) -> Option<WriterRecord> {
     (wire.format == FORMAT).then_some(wire.record)
 }
 
+/// What [`LeaseHolder::acquire`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// This process held the lease already.
+    Held,
+    /// This process took the lease just now (it was free): another process may have taken it
+    /// at the same instant, so the commit reads its entry back.
+    Taken,
+}
+
 /// A lease this process holds.
 #[derive(Debug)]
 struct Held {
@@ -137,6 +170,8 @@ pub struct LeaseHolder {
     identity: WriterIdentity,
     options: LeaseOptions,
     held: Mutex<HashMap<String, Held>>,
+    /// Repositories a heartbeat found coordinated: refused from then on.
+    coordinated: Mutex<HashMap<String, String>>,
     heartbeat_started: std::sync::Once,
 }
 
@@ -146,6 +181,7 @@ impl LeaseHolder {
             identity: WriterIdentity::of_this_process(),
             options,
             held: Mutex::new(HashMap::new()),
+            coordinated: Mutex::new(HashMap::new()),
             heartbeat_started: std::sync::Once::new(),
         })
     }
@@ -159,16 +195,25 @@ impl LeaseHolder {
         self: &Arc<Self>,
         storage: &Arc<dyn Storage>,
         repo: &str,
-    ) -> Result<(), LogError> {
+    ) -> Result<Lease, LogError> {
+        if let Some(coordinator) = self.coordinated_repos().get(repo) {
+            return Err(LogError::Coordinated {
+                repo: repo.to_owned(),
+                coordinator: coordinator.clone(),
+            });
+        }
         let found = read_record(storage.as_ref(), repo).await?;
         self.check(repo, found.as_ref())?;
         let now = Instant::now();
         let ours = found.as_ref().is_some_and(|record| self.is_mine(record));
+        if !ours {
+            check_not_coordinated(storage.as_ref(), repo).await?;
+        }
         let fresh = ours
             && self
                 .held()
                 .get(repo)
-                .is_some_and(|lease| now.duration_since(lease.renewed) < self.options.ttl / 3);
+                .is_some_and(|lease| now.duration_since(lease.renewed) < self.options.ttl / 2);
         if !fresh {
             write_record(storage.as_ref(), repo, &self.record()).await?;
         }
@@ -191,14 +236,20 @@ impl LeaseHolder {
         }
         drop(held);
         self.start_heartbeat();
-        Ok(())
+        Ok(if ours { Lease::Held } else { Lease::Taken })
     }
 
     fn is_mine(&self, record: &WriterRecord) -> bool {
-        matches!(record, WriterRecord::Process { host, pid, token, .. }
-            if *host == self.identity.host
-                && *pid == self.identity.pid
-                && u64::from_str_radix(token, 16).ok() == Some(self.identity.token))
+        let holder = record.holder();
+        holder.host == self.identity.host
+            && holder.pid == self.identity.pid
+            && holder.token == self.identity.token
+    }
+
+    fn coordinated_repos(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.coordinated
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Deletes every lease this process holds (at shutdown), so that another process may take
@@ -215,45 +266,28 @@ impl LeaseHolder {
         let Some(found) = found else {
             return Ok(());
         };
-        match found {
-            WriterRecord::Coordinated { coordinator } => Err(LogError::Coordinated {
-                repo: repo.to_owned(),
-                coordinator: coordinator.clone(),
-            }),
-            WriterRecord::Process {
-                host,
-                pid,
-                token,
-                renewed_ms,
-                ttl_ms,
-            } => {
-                let other = WriterIdentity {
-                    host: host.clone(),
-                    pid: *pid,
-                    token: u64::from_str_radix(token, 16).unwrap_or(0),
-                };
-                if other == self.identity {
-                    return Ok(());
-                }
-                let expired = now_ms() > renewed_ms.saturating_add(*ttl_ms);
-                if expired || other.is_dead_here() {
-                    tracing::info!(repo, previous = %other, expired, "the writer lease is free");
-                    return Ok(());
-                }
-                Err(LogError::OtherWriter {
-                    repo: repo.to_owned(),
-                    host: other.host,
-                    pid: other.pid,
-                })
+        if self.is_mine(found) {
+            return Ok(());
+        }
+        match found.live_holder() {
+            None => {
+                tracing::info!(repo, previous = %found.holder(), "the writer lease is free");
+                Ok(())
             }
+            Some(other) => Err(LogError::OtherWriter {
+                repo: repo.to_owned(),
+                host: other.host,
+                pid: other.pid,
+            }),
         }
     }
 
     fn record(&self) -> WriterRecord {
-        WriterRecord::Process {
+        WriterRecord {
             host: self.identity.host.clone(),
             pid: self.identity.pid,
             token: format!("{:016x}", self.identity.token),
+            boot: self.identity.boot.clone(),
             renewed_ms: now_ms(),
             ttl_ms: self.options.ttl.as_millis() as u64,
         }
@@ -288,6 +322,7 @@ impl LeaseHolder {
                 continue;
             }
             let renewed = async {
+                check_not_coordinated(storage.as_ref(), &repo).await?;
                 let found = read_record(storage.as_ref(), &repo).await?;
                 self.check(&repo, found.as_ref())?;
                 if !found.as_ref().is_some_and(|record| self.is_mine(record)) {
@@ -307,7 +342,16 @@ impl LeaseHolder {
                     tracing::info!(repo, "the writer lease object is gone; not renewing it");
                     self.held().remove(&repo);
                 }
-                Err(error @ (LogError::OtherWriter { .. } | LogError::Coordinated { .. })) => {
+                Err(LogError::Coordinated { repo, coordinator }) => {
+                    tracing::error!(
+                        repo,
+                        coordinator,
+                        "a coordinator adopted the repository: this process no longer writes it"
+                    );
+                    self.held().remove(&repo);
+                    self.coordinated_repos().insert(repo, coordinator);
+                }
+                Err(error @ LogError::OtherWriter { .. }) => {
                     tracing::error!(%error, "lost the writer lease");
                     self.held().remove(&repo);
                 }
@@ -387,6 +431,29 @@ pub(super) async fn write_record(
         .map_err(|e| LogError::storage(repo, "write", WRITER_OBJECT, e))
 }
 
+/// [`LogError::Coordinated`] if a coordinator registered `repo` (see [`super::marker`]).
+async fn check_not_coordinated(storage: &dyn Storage, repo: &str) -> Result<(), LogError> {
+    match super::marker::read(storage, repo).await? {
+        Some(marker) => Err(LogError::Coordinated {
+            repo: repo.to_owned(),
+            coordinator: marker.coordinator,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `<boot id>/<pid namespace>`, or empty where Linux's `/proc` does not say.
+fn boot_and_namespace() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| link.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if boot.trim().is_empty() || namespace.is_empty() {
+        return String::new();
+    }
+    format!("{}/{namespace}", boot.trim())
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
@@ -406,23 +473,21 @@ fn now_ms() -> u64 {
 mod tests {
     use super::*;
 
+    fn record(host: &str, pid: u32, token: u64, boot: &str, renewed_ms: u64) -> WriterRecord {
+        WriterRecord {
+            host: host.into(),
+            pid,
+            token: format!("{token:016x}"),
+            boot: boot.into(),
+            renewed_ms,
+            ttl_ms: 30_000,
+        }
+    }
+
     #[test]
     fn records_round_trip() {
-        let records = [
-            WriterRecord::Process {
-                host: "h".into(),
-                pid: 7,
-                token: "00000000000000ff".into(),
-                renewed_ms: 1,
-                ttl_ms: 30_000,
-            },
-            WriterRecord::Coordinated {
-                coordinator: "etcd (prefix swiftgit/)".into(),
-            },
-        ];
-        for record in records {
-            assert_eq!(decode_record(&encode_record(&record)), Some(record));
-        }
+        let record = record("h", 7, 255, "b/ns", 1);
+        assert_eq!(decode_record(&encode_record(&record)), Some(record));
         assert_eq!(decode_record(b"{\"format\":\"swiftgit-writer/9\"}"), None);
         assert_eq!(decode_record(b"garbage"), None);
     }
@@ -430,23 +495,20 @@ mod tests {
     #[test]
     fn a_live_process_holds_and_a_dead_or_expired_one_does_not() {
         let holder = LeaseHolder::new(LeaseOptions::default());
-        let me = &holder.identity;
-        let record = |host: &str, pid: u32, token: u64, renewed_ms: u64| WriterRecord::Process {
-            host: host.into(),
-            pid,
-            token: format!("{token:016x}"),
-            renewed_ms,
-            ttl_ms: 30_000,
-        };
+        let me = holder.identity.clone();
         let now = now_ms();
         assert!(holder.check("r", None).is_ok());
         assert!(
             holder
-                .check("r", Some(&record(&me.host, me.pid, me.token, now)))
+                .check(
+                    "r",
+                    Some(&record(&me.host, me.pid, me.token, &me.boot, now))
+                )
                 .is_ok()
         );
-        let other = record("elsewhere", 42, 1, now);
-        let error = holder.check("r", Some(&other)).expect_err("refused");
+        let error = holder
+            .check("r", Some(&record("elsewhere", 42, 1, "x", now)))
+            .expect_err("refused");
         assert_eq!(
             error.to_string(),
             "repository r is written by another swiftgit process (elsewhere, pid 42) without a \
@@ -454,28 +516,30 @@ mod tests {
         );
         assert!(
             holder
-                .check("r", Some(&record("elsewhere", 42, 1, now - 31_000)))
+                .check("r", Some(&record("elsewhere", 42, 1, "x", now - 31_000)))
                 .is_ok(),
             "expired"
         );
         // pid 1 lives on every host; a pid beyond pid_max cannot.
         assert!(
             holder
-                .check("r", Some(&record(&me.host, 1, 1, now)))
+                .check("r", Some(&record(&me.host, 1, 1, &me.boot, now)))
                 .is_err()
         );
         assert!(
             holder
-                .check("r", Some(&record(&me.host, u32::MAX, 1, now)))
+                .check("r", Some(&record(&me.host, u32::MAX, 1, &me.boot, now)))
                 .is_ok(),
             "a dead process on this host"
         );
-        let coordinated = WriterRecord::Coordinated {
-            coordinator: "etcd".into(),
-        };
-        assert!(matches!(
-            holder.check("r", Some(&coordinated)),
-            Err(LogError::Coordinated { .. })
-        ));
+        assert!(
+            holder
+                .check(
+                    "r",
+                    Some(&record(&me.host, u32::MAX, 1, "another/namespace", now))
+                )
+                .is_err(),
+            "a process in another pid namespace with the same host name is not known dead"
+        );
     }
 }

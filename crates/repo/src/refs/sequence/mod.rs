@@ -30,11 +30,13 @@ mod archive;
 pub mod etcd;
 mod lease;
 mod locks;
+mod marker;
 mod single_writer;
 
 pub use etcd::Etcd;
-pub use lease::{LeaseHolder, LeaseOptions, WRITER_OBJECT, WriterIdentity};
+pub use lease::{Lease, LeaseHolder, LeaseOptions, WRITER_OBJECT};
 pub use locks::{CommitLock, CommitLocks};
+pub use marker::MARKER_OBJECT;
 pub use single_writer::SingleWriter;
 
 use std::fmt;
@@ -62,6 +64,9 @@ pub enum Newest {
     Unchanged,
     /// A newer state (or, when opening, the state).
     State(RepoState),
+    /// The repository was deleted and made again since the caller's state was read: this is
+    /// the new one's state, which replaces the caller's whatever its seq.
+    Replaced(RepoState),
     /// There is no repository.
     Absent,
 }
@@ -70,7 +75,7 @@ impl Newest {
     /// The state read, if any (`Unchanged` has none to give).
     pub fn into_state(self) -> Option<RepoState> {
         match self {
-            Newest::State(state) => Some(state),
+            Newest::State(state) | Newest::Replaced(state) => Some(state),
             Newest::Unchanged | Newest::Absent => None,
         }
     }
@@ -160,6 +165,12 @@ pub trait Coordinator: Send + Sync + fmt::Debug {
 
     /// What decides, for messages: `"the object store (one writing process)"`, `"etcd at …"`.
     fn describe(&self) -> String;
+
+    /// Where the coordinator keeps repository `name`'s registration, for messages about stale
+    /// ones (`None`: it keeps none apart from the object store).
+    fn registration(&self, _name: &RepoName) -> Option<String> {
+        None
+    }
 
     /// Gives up what this process holds (writer leases) when it stops serving.
     async fn shutdown(&self) {}

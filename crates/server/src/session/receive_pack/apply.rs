@@ -12,7 +12,7 @@
 //!   the transaction is tried again without it. One entry per push instead of one per ref keeps
 //!   the log short and a push to Swift fast.
 //!
-//! The pushed pack rides in the same transaction ([`RefTransaction::with_pack_added`]), so it
+//! The pushed pack rides in the same transaction ([`RefTransaction::with_pack_just_stored`]), so it
 //! becomes live exactly when the first ref that may point into it does, and never otherwise.
 
 use std::collections::BTreeMap;
@@ -75,7 +75,8 @@ pub(super) async fn apply(
             transaction = transaction.with_update(update.clone());
         }
         if let Some(pack) = pack {
-            transaction = transaction.with_pack_added(pack);
+            // Ingested (stored, then checked) by this push: not asked for again.
+            transaction = transaction.with_pack_just_stored(pack);
         }
         match repo.commit(transaction).await {
             Ok(_) => {

@@ -27,6 +27,7 @@ const POINTER_FORMAT: &str = "swiftgit-etcd-pointer/1";
 /// The keys of one repository.
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
+    base: String,
     pub head: Vec<u8>,
     pub archived: Vec<u8>,
     log_prefix: String,
@@ -39,7 +40,13 @@ impl Keys {
             head: format!("{base}head").into_bytes(),
             archived: format!("{base}archived").into_bytes(),
             log_prefix: format!("{base}log/"),
+            base,
         }
+    }
+
+    /// The prefix of every key of the repository.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     pub fn entry(&self, seq: u64) -> Vec<u8> {

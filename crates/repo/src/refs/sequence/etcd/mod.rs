@@ -36,15 +36,20 @@ use swiftgit_storage::{ErrorKind, PutMode, Storage};
 
 use self::keys::{EntryValue, HeadValue, Keys};
 use super::archive::Archive;
-use super::lease::{self, WriterRecord};
+use super::lease;
+use super::marker::{self, Marker};
 use super::{Append, AppendError, Coordinator, Newest, StateSequence};
 use crate::name::RepoName;
 use crate::refs::state::{LogEntry, RepoState, Snapshot};
 use crate::refs::{LogError, format, log};
 use crate::seed;
 
-/// Entries larger than this are stored in the object store first and named in etcd.
-const INLINE_MAX_BYTES: usize = 256 << 10;
+/// Entries larger than this are stored in the object store first and named in etcd (keeping
+/// etcd's database, which keeps every revision until it is compacted, small).
+const INLINE_MAX_BYTES: usize = 64 << 10;
+/// Committed entries allowed to wait in etcd for their copy into the object store; past this
+/// an append first copies them, and is refused if it cannot.
+const MAX_WAITING_COPIES: u64 = 256;
 /// Entries read from etcd per request.
 const RANGE_LIMIT: i64 = 512;
 /// Entries read one by one from the object store before a reader loads from a checkpoint.
@@ -106,12 +111,20 @@ impl Coordinator for Etcd {
             self.prefix
         )
     }
+
+    fn registration(&self, name: &RepoName) -> Option<String> {
+        Some(Keys::new(&self.prefix, name.as_str()).base().to_owned())
+    }
 }
 
-/// What the last read told about the repository's keys.
+/// What reads told about the repository's keys.
 #[derive(Debug, Default, Clone)]
 struct Seen {
-    epoch: Option<String>,
+    /// The registration (epoch) of the newest state this sequence returned; appends compare
+    /// with it, so that a process that read a repository before it was deleted and registered
+    /// again never appends to the new one.
+    state_epoch: Option<String>,
+    /// Every entry up to this one is in the object store (a lower bound).
     archived: u64,
 }
 
@@ -162,38 +175,16 @@ impl EtcdSequence {
 #[async_trait::async_trait]
 impl StateSequence for EtcdSequence {
     async fn read(&self, known: Option<&RepoState>) -> Result<Newest, LogError> {
-        let after = known.map_or(0, |state| state.seq);
-        let mut snapshot = self.snapshot(after).await?;
-        if snapshot.head.is_none() {
-            if known.is_some() {
-                return Err(self.corrupt(&self.keys.head, "the repository is no longer registered"));
-            }
-            if !self.adopt().await? {
-                return Ok(Newest::Absent);
-            }
-            snapshot = self.snapshot(after).await?;
-        }
-        let Some(head) = snapshot.head.clone() else {
-            return Err(self.corrupt(&self.keys.head, "missing right after registration"));
-        };
-        if let Some(known) = known {
-            if head.seq == known.seq {
-                return Ok(Newest::Unchanged);
-            }
-            if head.seq < known.seq {
-                return Err(self.corrupt(
-                    &self.keys.head,
-                    format!("it went back from entry {} to {}", known.seq, head.seq),
-                ));
-            }
-        }
-        self.build(known, snapshot, head).await.map(Newest::State)
+        self.read_from(known).await
     }
 
     async fn append(&self, base: &RepoState, entry: &LogEntry) -> Result<Append, AppendError> {
         debug_assert_eq!(entry.seq, base.seq + 1);
         let epoch = self
             .epoch_for(base)
+            .await
+            .map_err(AppendError::not_applied)?;
+        self.keep_copies_up(base)
             .await
             .map_err(AppendError::not_applied)?;
         let (value, large) = Self::entry_value(entry);
@@ -206,14 +197,20 @@ impl StateSequence for EtcdSequence {
                 })?;
         }
         if base.seq == 0 {
-            self.mark_coordinated()
+            self.mark_coordinated(marker::PENDING)
                 .await
                 .map_err(AppendError::not_applied)?;
         }
         let txn = self.append_txn(base, entry, value, &epoch);
         match self.client.txn(txn).await {
             Ok(response) if response.succeeded => {
-                self.seen().epoch = Some(epoch);
+                self.seen().state_epoch = Some(epoch.clone());
+                if base.seq == 0
+                    && let Err(error) = self.mark_coordinated(&epoch).await
+                {
+                    // The next process to open the repository completes it.
+                    tracing::warn!(%error, "registered, but the container's marker was not completed");
+                }
                 if self.pause_after_append {
                     tracing::warn!(
                         repo = self.repo(),
@@ -248,7 +245,7 @@ impl StateSequence for EtcdSequence {
             .await
             .map_err(|e| AppendError::unknown(self.coordinator_error("settle an append", e)))?;
         if response.succeeded {
-            self.seen().epoch = Some(epoch);
+            self.seen().state_epoch = Some(epoch);
             return Ok(Append::Appended);
         }
         let found = response.responses.into_iter().find_map(|r| match r {
@@ -261,7 +258,7 @@ impl StateSequence for EtcdSequence {
             .map_err(AppendError::unknown)?;
         if ours && base.seq == 0 {
             // Registered by the first attempt, with another epoch: the next read learns it.
-            self.seen().epoch = None;
+            self.seen().state_epoch = None;
         }
         Ok(if ours {
             Append::Appended

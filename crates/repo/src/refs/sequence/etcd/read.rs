@@ -78,7 +78,6 @@ impl EtcdSequence {
         if let Some(head) = &head {
             collected.retain(|(seq, _)| *seq <= head.seq);
             let mut seen = self.seen();
-            seen.epoch = Some(head.epoch.clone());
             seen.archived = seen.archived.max(archived);
         }
         Ok(EtcdView {
@@ -113,15 +112,116 @@ impl EtcdSequence {
         Ok(entry)
     }
 
+    /// [`StateSequence::read`]: one etcd snapshot, then the state it names. A repository etcd
+    /// does not know is adopted; one whose registration changed since `known` was read (it was
+    /// deleted and registered again) is read afresh and returned as [`Newest::Replaced`].
+    pub(super) async fn read_from(&self, known: Option<&RepoState>) -> Result<Newest, LogError> {
+        let after = known.map_or(0, |state| state.seq);
+        let mut snapshot = self.snapshot(after).await?;
+        if snapshot.head.is_none() {
+            if known.is_some() {
+                return Err(self.not_registered());
+            }
+            if !self.adopt().await? {
+                return Ok(Newest::Absent);
+            }
+            snapshot = self.snapshot(after).await?;
+        }
+        let Some(head) = snapshot.head.clone() else {
+            return Err(self.not_registered());
+        };
+        match known {
+            Some(known) => {
+                let epoch = self.seen().state_epoch.clone();
+                if epoch.is_some_and(|epoch| epoch != head.epoch) {
+                    tracing::warn!(
+                        repo = self.repo(),
+                        "the repository was registered again since it was read: reading it afresh"
+                    );
+                    return Ok(match Box::pin(self.read_from(None)).await? {
+                        Newest::State(state) => Newest::Replaced(state),
+                        other => other,
+                    });
+                }
+                if head.seq == known.seq {
+                    return Ok(Newest::Unchanged);
+                }
+                if head.seq < known.seq {
+                    return Err(self.corrupt(
+                        &self.keys.head,
+                        format!("it went back from entry {} to {}", known.seq, head.seq),
+                    ));
+                }
+            }
+            None => {
+                if !self.check_marker(&head).await? {
+                    return Ok(Newest::Absent);
+                }
+            }
+        }
+        let state = self.build(known, snapshot, head.clone()).await?;
+        self.seen().state_epoch = Some(head.epoch);
+        Ok(Newest::State(state))
+    }
+
+    fn not_registered(&self) -> LogError {
+        LogError::NotRegistered {
+            repo: self.repo().to_owned(),
+            coordinator: self.description.clone(),
+        }
+    }
+
+    /// Whether the container carries etcd's registration `head` (see [`marker`]): `false` if
+    /// the container is gone (a stale registration: no repository), an error if it carries
+    /// another one or none. A registration left pending by a process that died is completed.
+    async fn check_marker(&self, head: &HeadValue) -> Result<bool, LogError> {
+        let storage = self.storage.as_ref();
+        let repo = self.repo();
+        let elsewhere = |reason: String| LogError::RegisteredElsewhere {
+            repo: repo.to_owned(),
+            coordinator: self.description.clone(),
+            reason,
+        };
+        match marker::read(storage, repo).await? {
+            Some(found) if found.epoch == head.epoch => Ok(true),
+            Some(found) if found.epoch == marker::PENDING => {
+                self.mark_coordinated(&head.epoch).await?;
+                Ok(true)
+            }
+            Some(found) => Err(elsewhere(format!(
+                "the container's {} names registration {:?}, etcd's is {:?}",
+                marker::MARKER_OBJECT,
+                found.epoch,
+                head.epoch
+            ))),
+            None => {
+                let exists = storage
+                    .container_exists(repo)
+                    .await
+                    .map_err(|e| LogError::storage(repo, "check", "its container", e))?;
+                if !exists {
+                    tracing::warn!(repo, "etcd registers a repository whose container is gone");
+                    return Ok(false);
+                }
+                Err(elsewhere(format!(
+                    "the container has no {}",
+                    marker::MARKER_OBJECT
+                )))
+            }
+        }
+    }
+
     /// Registers a repository etcd does not know: a log in the object store is adopted at its
     /// newest entry; a dulwich layout by appending its state as entry 1. `false` if there is
-    /// nothing to adopt.
+    /// nothing to adopt. Refused while a process without a coordinator holds the writer lease
+    /// (it could commit an entry that etcd would then overwrite).
     pub(super) async fn adopt(&self) -> Result<bool, LogError> {
         let storage = self.storage.as_ref();
         let repo = self.repo();
         if let Some(loaded) = log::load(storage, repo).await? {
+            self.refuse_while_written_without_coordinator().await?;
             self.archive.note_checkpoint(loaded.checkpoint);
-            self.mark_coordinated().await?;
+            self.mark_coordinated(marker::PENDING).await?;
             let head = HeadValue {
                 seq: loaded.state.seq,
                 epoch: HeadValue::new_epoch(),
@@ -144,6 +244,10 @@ impl EtcdSequence {
                     seq = head.seq,
                     "adopted the repository's log into etcd"
                 );
+            }
+            // Every adopter marks the container with the registration that won.
+            if let Some(winner) = self.snapshot(head.seq).await?.head {
+                self.mark_coordinated(&winner.epoch).await?;
             }
             return Ok(true);
         }
@@ -174,12 +278,23 @@ impl EtcdSequence {
         Ok(true)
     }
 
-    /// Tells processes without a coordinator that this repository has one.
-    pub(super) async fn mark_coordinated(&self) -> Result<(), LogError> {
-        let record = WriterRecord::Coordinated {
-            coordinator: self.description.clone(),
-        };
-        lease::write_record(self.storage.as_ref(), self.repo(), &record).await
+    async fn refuse_while_written_without_coordinator(&self) -> Result<(), LogError> {
+        let found = lease::read_record(self.storage.as_ref(), self.repo()).await?;
+        match found.and_then(|record| record.live_holder()) {
+            Some(holder) => Err(LogError::AdoptionRefused {
+                repo: self.repo().to_owned(),
+                host: holder.host,
+                pid: holder.pid,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Tells processes without a coordinator that this repository has one, and which
+    /// registration (`epoch`, or [`marker::PENDING`]) its container belongs to.
+    pub(super) async fn mark_coordinated(&self, epoch: &str) -> Result<(), LogError> {
+        let marker = Marker::new(&self.description, epoch);
+        marker::write(self.storage.as_ref(), self.repo(), &marker).await
     }
 
     /// The state after `head`, from `known` (or nothing) and one etcd snapshot.
@@ -227,7 +342,8 @@ impl EtcdSequence {
                 state
             }
             _ => {
-                let loaded = log::load_until(self.storage.as_ref(), repo, stored_until).await?;
+                let loaded =
+                    log::load_until(self.storage.as_ref(), repo, stored_until, head.seq).await?;
                 self.archive.note_checkpoint(loaded.checkpoint);
                 loaded.state
             }

@@ -49,12 +49,13 @@ impl EtcdSequence {
         )
     }
 
-    /// The epoch to append with: the one read last, a new one for a registration.
+    /// The epoch to append with: the registration of the state this sequence returned last, a
+    /// new one for a registration.
     pub(super) async fn epoch_for(&self, base: &RepoState) -> Result<String, LogError> {
         if base.seq == 0 {
             return Ok(HeadValue::new_epoch());
         }
-        if let Some(epoch) = self.seen().epoch.clone() {
+        if let Some(epoch) = self.seen().state_epoch.clone() {
             return Ok(epoch);
         }
         let snapshot = self.snapshot(base.seq).await?;
@@ -62,6 +63,23 @@ impl EtcdSequence {
             .head
             .map(|head| head.epoch)
             .ok_or_else(|| self.corrupt(&self.keys.head, "the repository is not registered"))
+    }
+
+    /// Before an append after `base`: if too many committed entries wait to be copied into the
+    /// object store (it was down, or copies fail), copy them first, and refuse the append if
+    /// that fails, rather than letting etcd fill up.
+    pub(super) async fn keep_copies_up(&self, base: &RepoState) -> Result<(), LogError> {
+        let waiting = base.seq.saturating_sub(self.seen().archived);
+        if waiting < MAX_WAITING_COPIES {
+            return Ok(());
+        }
+        self.archive_through(base.seq)
+            .await
+            .map_err(|error| LogError::CopiesBehind {
+                repo: self.repo().to_owned(),
+                waiting,
+                error: Box::new(error),
+            })
     }
 
     /// Whether the entry stored at `entry.seq` (etcd's value `found`, or the object store's
@@ -174,17 +192,25 @@ impl EtcdSequence {
             Err(e) => return Err(LogError::storage(repo, "copy", name, e)),
         }
         // Another copier, or a process that wrote without the coordinator.
-        if log::fetch_entry(self.storage.as_ref(), repo, seq)
-            .await?
-            .as_ref()
-            == Some(&entry)
-        {
+        let found = async { self.storage.get(repo, &name).await?.bytes().await };
+        let found = found
+            .await
+            .map_err(|e| LogError::storage(repo, "read", name.clone(), e))?;
+        if found == bytes {
             return Ok(());
         }
+        // Never lose what was there: it may be a push a process without the coordinator
+        // acknowledged. Keep it beside the log, then put etcd's entry in place.
+        let displaced = format!("{name}.displaced-{:016x}", rand::random::<u64>());
+        self.storage
+            .put(repo, &displaced, found.into(), PutMode::Create)
+            .await
+            .map_err(|e| LogError::storage(repo, "keep", displaced.clone(), e))?;
         tracing::error!(
             repo,
             seq,
-            "the object store held another entry at this seq (written by a process without the coordinator); replacing it with etcd's"
+            displaced,
+            "the object store held another entry at this seq (written by a process without the coordinator); it is kept under the displaced name and replaced with etcd's"
         );
         self.storage
             .put(repo, &name, bytes.into(), PutMode::Overwrite)
