@@ -140,6 +140,8 @@ pub async fn load_until(
     Ok(Loaded { state, checkpoint })
 }
 
+/// The seq of the newest checkpoint at or before `until` in a listing (eventually consistent
+/// on Swift); a missing container has none.
 async fn newest_listed_checkpoint_until(
     storage: &dyn Storage,
     container: &str,
@@ -147,6 +149,7 @@ async fn newest_listed_checkpoint_until(
 ) -> Result<Option<u64>, LogError> {
     let listed = match storage.list(container, CHECKPOINT_PREFIX).await {
         Ok(listed) => listed,
+        // No container: no checkpoint (and no log, as the caller finds out).
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LogError::storage(container, "list", CHECKPOINT_PREFIX, e)),
     };
@@ -352,21 +355,7 @@ pub async fn newest_listed_checkpoint(
     storage: &dyn Storage,
     container: &str,
 ) -> Result<Option<u64>, LogError> {
-    let listed = match storage.list(container, CHECKPOINT_PREFIX).await {
-        Ok(listed) => listed,
-        // No container: no checkpoint (and no log, as the caller finds out).
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LogError::storage(container, "list", CHECKPOINT_PREFIX, e)),
-    };
-    Ok(listed
-        .iter()
-        .filter_map(|meta| {
-            meta.name
-                .strip_prefix(CHECKPOINT_PREFIX)?
-                .parse::<u64>()
-                .ok()
-        })
-        .max())
+    newest_listed_checkpoint_until(storage, container, u64::MAX).await
 }
 
 /// Stores the checkpoint of `state`. Create-only: a checkpoint is immutable.
