@@ -3,9 +3,10 @@
 //! 1. Check what does not depend on the state (duplicate refs, contradictions), and that every
 //!    added pack's `.pack` and `.idx` are stored.
 //! 2. Take the repository's commit lock, so the process never races itself.
-//! 3. Read the newest state through the coordinator (one request if nothing changed) while it
-//!    checks that this process may write (the writer lease without a coordinator).
-//! 4. Check every expectation against that state; any failure rejects the whole transaction.
+//! 3. Check that this process may write (the writer lease without a coordinator; a push does
+//!    it while its pack is received, see [`Repository::prepare_commit`]).
+//! 4. Check every expectation against the newest state this process knows (no request: the
+//!    request that commits read it when it started); any failure rejects the whole transaction.
 //! 5. Have the [`StateSequence`] append the changes after that state. If another writer's entry
 //!    came first, read on and go back to 4. If the append's answer was lost, the sequence
 //!    resolves it (the entry's random nonce tells whether the stored one is ours).
@@ -66,17 +67,26 @@ impl Repository {
         let lock = self.inner.lock.clone();
         let _guard = lock.lock().await;
         let sequence = &self.inner.sequence;
-        let (mut state, ()) = futures::try_join!(self.refresh(), sequence.check_writer())?;
+        sequence.check_writer().await?;
+        // Against the newest state this process knows (a request read it when it started):
+        // the append itself finds out whether another process wrote meanwhile. Only an answer
+        // given without appending (a rejection, nothing to change) needs a fresh read first.
+        let mut state = self.state();
+        let mut fresh = false;
         let mut attempts = 0;
         loop {
+            let planned = transaction.plan(&state);
+            if !fresh && planned.as_ref().map_or(true, |changes| changes.is_empty()) {
+                state = self.refresh().await?;
+                fresh = true;
+                continue;
+            }
             attempts += 1;
-            let changes = transaction
-                .plan(&state)
-                .map_err(|rejection| CommitError::Rejected {
-                    repo: repo.to_owned(),
-                    seq: state.seq,
-                    rejection,
-                })?;
+            let changes = planned.map_err(|rejection| CommitError::Rejected {
+                repo: repo.to_owned(),
+                seq: state.seq,
+                rejection,
+            })?;
             if changes.is_empty() {
                 return Ok(Committed {
                     state,
@@ -123,9 +133,18 @@ impl Repository {
                         backoff(attempts).await;
                     }
                     state = self.refresh().await?;
+                    fresh = true;
                 }
             }
         }
+    }
+
+    /// Optional, before a commit: the checks that do not depend on the transaction (this
+    /// process may write the repository: the writer lease without a coordinator), so that a
+    /// caller can overlap them with other work (a push, with receiving its pack). The commit
+    /// does not repeat them for a couple of seconds.
+    pub async fn prepare_commit(&self) -> Result<(), LogError> {
+        self.inner.sequence.check_writer().await
     }
 
     /// Publishes a committed entry, now or (if the sequence allows) in a task of its own that

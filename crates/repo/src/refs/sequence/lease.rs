@@ -3,8 +3,9 @@
 //! refused instead of racing the first (Swift's create-only writes are not atomic, so two
 //! writers could both be told they created the same log entry, and one's push would be lost).
 //!
-//! - Before every commit the process reads the object (while the commit reads the newest state,
-//!   so it costs no time). Free (absent, expired, or left by a dead process on this host): it
+//! - Before a commit the process reads the object, unless it did so in the last
+//!   [`LeaseOptions::verify_interval`] (a push reads it while its pack is received, so that its
+//!   commit does not wait for it). Free (absent, expired, or left by a dead process on this host): it
 //!   writes its lease, reads it back, and commits (reading its log entry back too). Its own: it
 //!   commits (renewing the lease when half of its lifetime has passed). Another live process's: the commit is refused with
 //!   [`LogError::OtherWriter`]. A repository adopted by a coordinator (etcd) carries a
@@ -84,6 +85,9 @@ pub struct LeaseOptions {
     pub ttl: Duration,
     /// A lease is renewed while the process committed within this long. Default 10 minutes.
     pub hold: Duration,
+    /// A commit within this long of the last read of the lease object (by a commit, the push
+    /// that is about to commit, or the heartbeat) does not read it again. Default 2 s.
+    pub verify_interval: Duration,
 }
 
 impl Default for LeaseOptions {
@@ -91,6 +95,7 @@ impl Default for LeaseOptions {
         LeaseOptions {
             ttl: Duration::from_secs(30),
             hold: Duration::from_secs(600),
+            verify_interval: Duration::from_secs(2),
         }
     }
 }
@@ -161,6 +166,8 @@ pub enum Lease {
 struct Held {
     storage: Arc<dyn Storage>,
     renewed: Instant,
+    /// When the lease object was last read and found to be this process's.
+    verified: Instant,
     last_commit: Instant,
 }
 
@@ -202,9 +209,16 @@ impl LeaseHolder {
                 coordinator: coordinator.clone(),
             });
         }
+        let now = Instant::now();
+        if let Some(lease) = self.held().get_mut(repo)
+            && now.duration_since(lease.verified) < self.options.verify_interval
+            && now.duration_since(lease.renewed) < self.options.ttl / 2
+        {
+            lease.last_commit = now;
+            return Ok(Lease::Held);
+        }
         let found = read_record(storage.as_ref(), repo).await?;
         self.check(repo, found.as_ref())?;
-        let now = Instant::now();
         let ours = found.as_ref().is_some_and(|record| self.is_mine(record));
         if !ours {
             check_not_coordinated(storage.as_ref(), repo).await?;
@@ -228,9 +242,11 @@ impl LeaseHolder {
         let lease = held.entry(repo.to_owned()).or_insert_with(|| Held {
             storage: Arc::clone(storage),
             renewed: now,
+            verified: now,
             last_commit: now,
         });
         lease.last_commit = now;
+        lease.verified = now;
         if !fresh {
             lease.renewed = now;
         }
@@ -336,6 +352,7 @@ impl LeaseHolder {
                 Ok(true) => {
                     if let Some(lease) = self.held().get_mut(&repo) {
                         lease.renewed = now;
+                        lease.verified = now;
                     }
                 }
                 Ok(false) => {

@@ -84,8 +84,8 @@ struct StoreSequence {
     archive: Archive,
     read_back: bool,
     leases: Option<Arc<LeaseHolder>>,
-    /// Set by [`StateSequence::check_writer`] when the commit took the lease (the commit lock
-    /// is held from there to the append).
+    /// Set by [`StateSequence::check_writer`] when it took the lease, cleared by the next
+    /// append, which reads its entry back.
     lease_just_taken: AtomicBool,
 }
 
@@ -148,9 +148,10 @@ impl StateSequence for StoreSequence {
 
     async fn check_writer(&self) -> Result<(), LogError> {
         if let Some(leases) = &self.leases {
-            let lease = leases.acquire(&self.storage, self.repo()).await?;
-            self.lease_just_taken
-                .store(lease == Lease::Taken, Ordering::Relaxed);
+            // Cleared by the append that reads its entry back.
+            if leases.acquire(&self.storage, self.repo()).await? == Lease::Taken {
+                self.lease_just_taken.store(true, Ordering::Relaxed);
+            }
         }
         Ok(())
     }
@@ -173,6 +174,7 @@ impl StateSequence for StoreSequence {
         if !self.reads_back() {
             return Ok(Append::Appended);
         }
+        self.lease_just_taken.store(false, Ordering::Relaxed);
         match self.stored_entry(entry.seq).await.map_err(failed)? {
             Some(stored) if stored == bytes => Ok(Append::Appended),
             _ => Ok(Append::Conflict),

@@ -134,8 +134,25 @@ where
         ..PushSummary::default()
     };
 
-    let pack = if request.expects_pack() {
-        match receive_pack(handle, &state, input, output, &request, options).await {
+    // The checks that do not depend on the commands (this process may write: the writer
+    // lease without a coordinator) run while the pack arrives; the commit then skips them.
+    let prepare = async {
+        if let Err(error) = handle.repo.prepare_commit().await {
+            tracing::debug!(repo = %handle.repo.name(), %error, "not ready to commit (the commit says why)");
+        }
+    };
+    let (received, ()) = tokio::join!(
+        async {
+            if request.expects_pack() {
+                Some(receive_pack(handle, &state, input, output, &request, options).await)
+            } else {
+                None
+            }
+        },
+        prepare
+    );
+    let pack = if let Some(received) = received {
+        match received {
             Ok(pack) => Some(pack),
             Err(error) => {
                 let message = message_with_sources(&error);
