@@ -246,14 +246,7 @@ fn apply_wave(
         let Some(entry) = entry? else {
             return Ok(false);
         };
-        if state.seq == 0 && entry.reset.is_none() {
-            return Err(LogError::Broken {
-                repo: container.to_owned(),
-                seq: entry.seq,
-                reason: "the first entry does not hold an initial state".into(),
-            });
-        }
-        apply_logged(container, state, &entry);
+        apply_logged(container, state, &entry)?;
     }
     Ok(true)
 }
@@ -261,7 +254,19 @@ fn apply_wave(
 /// Applies `entry` to `state`, logging an error if the entry's recorded old values differ from
 /// the state: two writers raced for one entry and one of them lost what it was told it wrote
 /// (only a store without compare-and-swap, written by several processes, allows that).
-pub(crate) fn apply_logged(container: &str, state: &mut RepoState, entry: &LogEntry) {
+/// [`LogError::Broken`] if the log's first entry does not hold an initial state.
+pub(crate) fn apply_logged(
+    container: &str,
+    state: &mut RepoState,
+    entry: &LogEntry,
+) -> Result<(), LogError> {
+    if state.seq == 0 && entry.reset.is_none() {
+        return Err(LogError::Broken {
+            repo: container.to_owned(),
+            seq: entry.seq,
+            reason: "the first entry does not hold an initial state".into(),
+        });
+    }
     let mismatches = state.apply(entry);
     if !mismatches.is_empty() {
         tracing::error!(
@@ -271,6 +276,7 @@ pub(crate) fn apply_logged(container: &str, state: &mut RepoState, entry: &LogEn
             "log entry recorded old values that differ from the replayed state (a lost race between writers; run one writing process per repository or configure [coordinator])"
         );
     }
+    Ok(())
 }
 
 async fn fetch_wave(

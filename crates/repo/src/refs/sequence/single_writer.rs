@@ -135,14 +135,7 @@ impl StateSequence for StoreSequence {
             return Ok(Newest::Unchanged);
         };
         let mut state = known.clone();
-        if state.seq == 0 && next.reset.is_none() {
-            return Err(LogError::Broken {
-                repo: repo.to_owned(),
-                seq: next.seq,
-                reason: "the first entry does not hold an initial state".into(),
-            });
-        }
-        log::apply_logged(repo, &mut state, &next);
+        log::apply_logged(repo, &mut state, &next)?;
         Ok(Newest::State(log::catch_up(storage, repo, state, 1).await?))
     }
 

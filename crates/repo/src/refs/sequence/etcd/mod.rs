@@ -82,10 +82,6 @@ impl Etcd {
             pause_after_append: false,
         }
     }
-
-    pub fn client(&self) -> &EtcdClient {
-        &self.client
-    }
 }
 
 #[async_trait::async_trait]

@@ -337,7 +337,7 @@ impl EtcdSequence {
                         seq,
                         reason: "the entry is neither in etcd nor in the object store".into(),
                     })?;
-                    log::apply_logged(repo, &mut state, &entry);
+                    log::apply_logged(repo, &mut state, &entry)?;
                 }
                 state
             }
@@ -360,14 +360,7 @@ impl EtcdSequence {
                 });
             }
             let entry = self.entry_of(*seq, value).await?;
-            if state.seq == 0 && entry.reset.is_none() {
-                return Err(LogError::Broken {
-                    repo: repo.to_owned(),
-                    seq: 1,
-                    reason: "the first entry does not hold an initial state".into(),
-                });
-            }
-            log::apply_logged(repo, &mut state, &entry);
+            log::apply_logged(repo, &mut state, &entry)?;
         }
         if state.seq != head.seq {
             return Err(LogError::Broken {
