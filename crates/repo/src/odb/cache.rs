@@ -1,4 +1,6 @@
-//! The two read caches. Packs are immutable, so nothing in them ever goes stale.
+//! The two read caches, shared by every repository of a process ([`ReadCaches`]) so that their
+//! budget is the process's, whatever the number of repositories. Entries are keyed by container
+//! and pack; packs are immutable, so nothing in them ever goes stale.
 //!
 //! - [`BlockCache`]: fixed-size blocks of pack files, read with range GETs. Concurrent misses of
 //!   one block are merged into one request; a read spanning several cold blocks fetches up to
@@ -15,9 +17,9 @@ use futures::{Stream, StreamExt};
 use moka::future::Cache;
 use swiftgit_storage::{Storage, StorageError};
 
-use super::Object;
 use super::error::{OdbError, Result};
 use super::pack::LoadedPack;
+use super::{Object, OdbOptions};
 use crate::PackId;
 
 /// Blocks are at least this large, whatever `chunk_length` says. The seed's default of 12 228
@@ -27,8 +29,37 @@ use crate::PackId;
 /// millisecond at 1 Gbit/s) stays below the round trip it saves.
 pub const MIN_BLOCK_BYTES: u64 = 64 * 1024;
 
+/// The block and delta-base caches of one process (see the module doc).
+pub struct ReadCaches {
+    pub(super) blocks: BlockCache,
+    pub(super) bases: DeltaBaseCache,
+}
+
+impl std::fmt::Debug for ReadCaches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadCaches")
+            .field("block_bytes", &self.blocks.blocks.weighted_size())
+            .field("delta_base_bytes", &self.bases.objects.weighted_size())
+            .finish()
+    }
+}
+
+impl ReadCaches {
+    /// Caches of `options.cache_bytes` (blocks of `options.chunk_bytes`) and
+    /// `options.delta_cache_bytes`.
+    pub fn new(options: &OdbOptions) -> Arc<ReadCaches> {
+        Arc::new(ReadCaches {
+            blocks: BlockCache::new(options.cache_bytes, options.chunk_bytes),
+            bases: DeltaBaseCache::new(options.delta_cache_bytes),
+        })
+    }
+}
+
+/// A cached block: container, pack, block number.
+type BlockKey = (Arc<str>, PackId, u64);
+
 pub struct BlockCache {
-    blocks: Cache<(PackId, u64), Bytes>,
+    blocks: Cache<BlockKey, Bytes>,
     block_bytes: u64,
 }
 
@@ -50,14 +81,14 @@ impl BlockCache {
     async fn block(
         &self,
         storage: &dyn Storage,
-        container: &str,
+        container: &Arc<str>,
         pack: &LoadedPack,
         number: u64,
     ) -> Result<Bytes> {
         let start = number * self.block_bytes;
         let end = (start + self.block_bytes).min(pack.size);
         self.blocks
-            .try_get_with((pack.id, number), async {
+            .try_get_with((Arc::clone(container), pack.id, number), async {
                 storage
                     .get_range(container, &pack.pack_name, start..end)
                     .await
@@ -79,7 +110,7 @@ impl BlockCache {
     pub fn read<'a>(
         &'a self,
         storage: &'a dyn Storage,
-        container: &'a str,
+        container: &'a Arc<str>,
         pack: &'a LoadedPack,
         range: Range<u64>,
         concurrency: usize,
@@ -119,7 +150,7 @@ impl BlockCache {
     pub async fn read_small(
         &self,
         storage: &dyn Storage,
-        container: &str,
+        container: &Arc<str>,
         pack: &LoadedPack,
         range: Range<u64>,
     ) -> Result<Bytes> {
@@ -139,9 +170,9 @@ impl BlockCache {
 /// eviction queues), counted against its capacity: its entries are often a few hundred bytes.
 const ENTRY_OVERHEAD: usize = 256;
 
-/// Resolved delta bases by (pack, offset), bounded in bytes.
+/// Resolved delta bases by (container, pack, offset), bounded in bytes.
 pub struct DeltaBaseCache {
-    objects: Cache<(PackId, u64), Object>,
+    objects: Cache<(Arc<str>, PackId, u64), Object>,
     /// Objects larger than this are not kept (one would evict everything else).
     max_object: u64,
 }
@@ -159,13 +190,17 @@ impl DeltaBaseCache {
         }
     }
 
-    pub async fn get(&self, pack: PackId, offset: u64) -> Option<Object> {
-        self.objects.get(&(pack, offset)).await
+    pub async fn get(&self, container: &Arc<str>, pack: PackId, offset: u64) -> Option<Object> {
+        self.objects
+            .get(&(Arc::clone(container), pack, offset))
+            .await
     }
 
-    pub async fn insert(&self, pack: PackId, offset: u64, object: &Object) {
+    pub async fn insert(&self, container: &Arc<str>, pack: PackId, offset: u64, object: &Object) {
         if (object.data.len() as u64) <= self.max_object {
-            self.objects.insert((pack, offset), object.clone()).await;
+            self.objects
+                .insert((Arc::clone(container), pack, offset), object.clone())
+                .await;
         }
     }
 }

@@ -223,6 +223,16 @@ impl PackIndex {
         self.ids.len()
     }
 
+    /// The memory this index holds: 32 bytes per object (id, offset, its rank by offset, the
+    /// sorted offset) plus the prefix table and offsets over 4 GiB.
+    pub fn heap_bytes(&self) -> usize {
+        self.ids.capacity() * HASH_LEN
+            + (self.offsets.capacity() + self.by_offset.capacity() + self.prefix.capacity()) * 4
+            + self.large_offsets.capacity() * 8
+            + self.sorted.small.capacity() * 4
+            + self.sorted.large.capacity() * 8
+    }
+
     /// The checksum of the pack this index describes (its name).
     pub fn pack_checksum(&self) -> ObjectId {
         ObjectId::from_bytes_or_panic(&self.pack_checksum) // holds: HASH_LEN bytes

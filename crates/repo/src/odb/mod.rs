@@ -50,7 +50,7 @@ pub use error::{OdbError, OdbErrorKind, Result};
 pub use ingest::{IngestLimits, IngestProgress, IngestStage, IngestedPack};
 pub use meta::{CommitInfo, TagInfo};
 
-use cache::{BlockCache, DeltaBaseCache};
+pub use cache::ReadCaches;
 use pack::{LoadedPack, PackSet};
 
 use crate::PackId;
@@ -110,15 +110,16 @@ impl Default for OdbOptions {
 /// A repository's objects, shared by all its sessions (`Arc<ObjectDb>`).
 pub struct ObjectDb {
     storage: Arc<dyn Storage>,
-    container: String,
+    container: Arc<str>,
     options: OdbOptions,
     /// Replaced whole when packs are added, so a lookup works on one consistent set.
     packs: RwLock<Arc<PackSet>>,
     /// Packs whose index is being downloaded, so that concurrent `add_packs` (a background
     /// prefetch and a session, say) download each once.
     loading: Mutex<HashMap<PackId, Arc<OnceCell<Arc<LoadedPack>>>>>,
-    blocks: BlockCache,
-    bases: DeltaBaseCache,
+    /// Shared with the other repositories of the process when opened with
+    /// [`ObjectDb::open_shared`].
+    caches: Arc<ReadCaches>,
 }
 
 impl std::fmt::Debug for ObjectDb {
@@ -133,18 +134,31 @@ impl std::fmt::Debug for ObjectDb {
 impl ObjectDb {
     /// Opens the object database of `container` holding `packs`, downloading their `.idx` and
     /// `.meta` files (up to `options.concurrency` at once). Fails if any is missing or corrupt
-    /// (a missing `.meta` is tolerated). Reads only; nothing is written.
+    /// (a missing `.meta` is tolerated). Reads only; nothing is written. Its caches are its
+    /// own, of the sizes `options` gives.
     pub async fn open(
         storage: Arc<dyn Storage>,
         container: String,
         packs: &[PackId],
         options: OdbOptions,
     ) -> Result<ObjectDb> {
+        let caches = ReadCaches::new(&options);
+        ObjectDb::open_shared(storage, container, packs, options, caches).await
+    }
+
+    /// [`ObjectDb::open`] with caches shared with other databases (those of one process): their
+    /// sizes are the caches', not `options`'s.
+    pub async fn open_shared(
+        storage: Arc<dyn Storage>,
+        container: String,
+        packs: &[PackId],
+        options: OdbOptions,
+        caches: Arc<ReadCaches>,
+    ) -> Result<ObjectDb> {
         let db = ObjectDb {
-            blocks: BlockCache::new(options.cache_bytes, options.chunk_bytes),
-            bases: DeltaBaseCache::new(options.delta_cache_bytes),
+            caches,
             storage,
-            container,
+            container: container.into(),
             options,
             packs: RwLock::new(Arc::new(PackSet::default())),
             loading: Mutex::new(HashMap::new()),
@@ -232,6 +246,16 @@ impl ObjectDb {
         }
         packs.extend(guard.packs.iter().cloned());
         *guard = Arc::new(PackSet { packs });
+    }
+
+    /// The memory this database holds for its packs (indexes and metadata). Its caches, shared
+    /// or not, are not counted.
+    pub fn heap_bytes(&self) -> usize {
+        self.snapshot()
+            .packs
+            .iter()
+            .map(|pack| pack.heap_bytes())
+            .sum()
     }
 
     /// The packs this database reads, newest first (a snapshot).

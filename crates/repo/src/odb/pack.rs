@@ -38,6 +38,14 @@ impl std::fmt::Debug for LoadedPack {
 }
 
 impl LoadedPack {
+    /// The memory this pack holds (its index and metadata; not its cached blocks).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<LoadedPack>()
+            + self.pack_name.capacity()
+            + self.index.heap_bytes()
+            + self.meta.as_ref().map_or(0, PackMeta::heap_bytes)
+    }
+
     /// Downloads and verifies the `.idx` and `.meta` of `id`: both requests at once, each file
     /// decoded on a blocking thread as soon as it is in (a large index takes tens of
     /// milliseconds of CPU to check and sort). A missing `.meta` is tolerated (the pack's size

@@ -182,7 +182,7 @@ impl ObjectDb {
         }
         let expected = (range.end - range.start) as usize;
         let bytes = if cached {
-            let mut pieces = std::pin::pin!(self.blocks.read(
+            let mut pieces = std::pin::pin!(self.caches.blocks.read(
                 &*self.storage,
                 &self.container,
                 pack,

@@ -35,7 +35,11 @@ impl ObjectDb {
         let mut offset = offset;
         let mut object = loop {
             if !chain.is_empty()
-                && let Some(hit) = self.bases.get(pack.id, offset).await
+                && let Some(hit) = self
+                    .caches
+                    .bases
+                    .get(&self.container, pack.id, offset)
+                    .await
             {
                 break hit;
             }
@@ -45,7 +49,10 @@ impl ObjectDb {
                     let data = Bytes::from(self.inflate_entry(&pack, offset, &header).await?);
                     let object = Object { kind, data };
                     if !chain.is_empty() {
-                        self.bases.insert(pack.id, offset, &object).await;
+                        self.caches
+                            .bases
+                            .insert(&self.container, pack.id, offset, &object)
+                            .await;
                     }
                     break object;
                 }
@@ -85,7 +92,10 @@ impl ObjectDb {
                 data: Bytes::from(data),
             };
             if !chain.is_empty() {
-                self.bases.insert(pack.id, offset, &object).await;
+                self.caches
+                    .bases
+                    .insert(&self.container, pack.id, offset, &object)
+                    .await;
             }
         }
         Ok(object)
@@ -108,6 +118,7 @@ impl ObjectDb {
     async fn entry_header(&self, pack: &LoadedPack, offset: u64) -> Result<EntryHeader> {
         let end = pack.entry_end(offset);
         let bytes = self
+            .caches
             .blocks
             .read_small(
                 &*self.storage,
@@ -146,7 +157,7 @@ impl ObjectDb {
         let mut inflater = Inflater::with_scratch(header.size as usize + 1);
         inflater.start(header.size);
         let range = offset + header.len as u64..pack.entry_end(offset);
-        let mut pieces = std::pin::pin!(self.blocks.read(
+        let mut pieces = std::pin::pin!(self.caches.blocks.read(
             &*self.storage,
             &self.container,
             pack,

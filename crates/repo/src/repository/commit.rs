@@ -172,6 +172,12 @@ impl Repository {
         }
     }
 
+    /// Whether a commit's background publishing may still be running (see
+    /// [`Repository::published`]).
+    pub fn is_publishing(&self) -> bool {
+        self.publishing().iter().any(|task| !task.is_finished())
+    }
+
     fn publishing(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
         self.inner
             .publishing
