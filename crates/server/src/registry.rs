@@ -1,12 +1,22 @@
 //! Open repositories, shared by every session of this process: one [`RepoHandle`] per
-//! repository (its ref state and its object database with their caches), opened on first use
-//! and kept, so a warm daemon answers `ls-remote` with one storage request (the log probe).
+//! repository (its ref state and its object database), opened on first use and kept, so a warm
+//! daemon answers `ls-remote` with one storage request (the log probe).
+//!
+//! What is kept is bounded for the whole process, whatever the number of repositories: the
+//! block and delta-base caches are shared by all of them ([`ReadCaches`], sized by
+//! [`OdbOptions`]), and the rest (pack indexes and metadata, remembered peeled values, ref
+//! states) by a memory budget ([`Registry::with_memory_budget`], config `[cache] memory_mb`):
+//! once the open repositories hold more, the least recently used ones that no session is using
+//! are closed (the next use opens them again, a few storage requests). Repositories in use are
+//! never closed, so the budget can be exceeded while they are: by one repository whose indexes
+//! alone exceed it, say.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use swiftgit_repo::odb::{
-    IngestLimits, IngestProgress, IngestedPack, ObjectDb, OdbError, OdbOptions,
+    IngestLimits, IngestProgress, IngestedPack, ObjectDb, OdbError, OdbOptions, ReadCaches,
 };
 use swiftgit_repo::refs::{LogError, RepoState};
 use swiftgit_repo::{ObjectId, RepoError, RepoName, Repository, RepositoryOptions};
@@ -34,6 +44,17 @@ impl RegistryError {
 /// Peeled values remembered per repository before the cache is emptied and starts again.
 const MAX_CACHED_PEELS: usize = 100_000;
 
+/// What a remembered peeled value is counted as (two ids, an option tag, the table's slot).
+const PEEL_BYTES: usize = 64;
+/// What a ref of the state is counted as (its name, id and tree node).
+const REF_BYTES: usize = 128;
+/// What an open repository costs besides its packs, peels and refs (its structures, locks, the
+/// log's cached entries).
+const HANDLE_BYTES: usize = 16 << 10;
+
+/// The default budget of [`Registry::with_memory_budget`] (config `[cache] memory_mb`).
+pub const DEFAULT_MEMORY_BUDGET: u64 = 256 << 20;
+
 /// One repository: its refs and its objects.
 ///
 /// The object database learns a state's packs in the background: [`Registry::get`] starts
@@ -47,6 +68,8 @@ pub struct RepoHandle {
     /// What each advertised object id peels to (see `session::advertise`); ids never change
     /// meaning, so entries never go stale.
     peeled: Mutex<HashMap<ObjectId, Option<ObjectId>>>,
+    /// When the registry last handed this repository out (its clock's tick), for eviction.
+    last_used: AtomicU64,
 }
 
 impl RepoHandle {
@@ -55,7 +78,19 @@ impl RepoHandle {
             repo,
             odb: Arc::new(odb),
             peeled: Mutex::new(HashMap::new()),
+            last_used: AtomicU64::new(0),
         }
+    }
+
+    /// An estimate of the memory this repository holds: its packs' indexes and metadata (exact),
+    /// its remembered peeled values and its refs (per entry), and a fixed part. What the shared
+    /// caches hold for it is not counted: they have budgets of their own.
+    pub fn heap_bytes(&self) -> usize {
+        let peels = self.peeled.lock().unwrap_or_else(|p| p.into_inner()).len();
+        HANDLE_BYTES
+            + self.odb.heap_bytes()
+            + peels * PEEL_BYTES
+            + self.repo.state().refs().len() * REF_BYTES
     }
 
     /// The object database, once it holds every pack of `state` (loading those it lacks, or
@@ -146,13 +181,17 @@ type Slot = Arc<OnceCell<Arc<RepoHandle>>>;
 
 /// The repositories of one storage account, with what they share in this process: the
 /// coordinator that orders their states and the table of their commit locks (in
-/// [`RepositoryOptions`]).
+/// [`RepositoryOptions`]), the read caches, and the memory budget (see the module doc).
 #[derive(Debug)]
 pub struct Registry {
     storage: Arc<dyn Storage>,
     odb_options: OdbOptions,
     repository_options: RepositoryOptions,
+    caches: Arc<ReadCaches>,
+    memory_budget: u64,
     open: Mutex<HashMap<RepoName, Slot>>,
+    /// Ticks once per [`Registry::get`]: the order in which repositories were last used.
+    clock: AtomicU64,
 }
 
 impl Registry {
@@ -167,11 +206,21 @@ impl Registry {
         repository_options: RepositoryOptions,
     ) -> Registry {
         Registry {
+            caches: ReadCaches::new(&odb_options),
             storage,
             odb_options,
             repository_options,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             open: Mutex::new(HashMap::new()),
+            clock: AtomicU64::new(0),
         }
+    }
+
+    /// Sets the budget of what open repositories keep besides the shared caches (default
+    /// [`DEFAULT_MEMORY_BUDGET`]); see the module doc.
+    pub fn with_memory_budget(mut self, bytes: u64) -> Registry {
+        self.memory_budget = bytes;
+        self
     }
 
     /// How the registry opens repositories (its coordinator and commit locks): a repository
@@ -225,6 +274,11 @@ impl Registry {
                 return Err(error);
             }
         };
+        handle.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        self.trim();
         if !fresh {
             handle.refresh().await?;
         }
@@ -236,16 +290,73 @@ impl Registry {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// The memory the open repositories hold, by [`RepoHandle::heap_bytes`].
+    pub fn heap_bytes(&self) -> usize {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.values()
+            .filter_map(|slot| slot.get())
+            .map(|handle| handle.heap_bytes())
+            .sum()
+    }
+
+    /// Closes the least recently used repositories no one is using until the open ones hold
+    /// no more than the budget (or only repositories in use are left). A repository is in use
+    /// while a session holds its handle or is being handed it, and while its commits are
+    /// published in the background (a clean shutdown waits for those).
+    fn trim(&self) {
+        let closed: Vec<Slot> = {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            let mut total = 0u64;
+            let mut idle = Vec::new();
+            for (name, slot) in open.iter() {
+                let Some(handle) = slot.get() else { continue };
+                let bytes = handle.heap_bytes() as u64;
+                total += bytes;
+                let unused = Arc::strong_count(slot) == 1 && Arc::strong_count(handle) == 1;
+                if unused && !handle.repo.is_publishing() {
+                    idle.push((
+                        handle.last_used.load(Ordering::Relaxed),
+                        bytes,
+                        name.clone(),
+                    ));
+                }
+            }
+            if total <= self.memory_budget {
+                return;
+            }
+            idle.sort_unstable_by_key(|(tick, ..)| *tick);
+            let mut closed = Vec::new();
+            for (_, bytes, name) in idle {
+                if total <= self.memory_budget {
+                    break;
+                }
+                closed.extend(open.remove(&name));
+                total -= bytes;
+            }
+            tracing::debug!(
+                closed = closed.len(),
+                open = open.len(),
+                held_bytes = total,
+                budget = self.memory_budget,
+                "closed repositories over the memory budget"
+            );
+            closed
+        };
+        // Freed here, outside the lock.
+        drop(closed);
+    }
+
     async fn open_handle(&self, name: &RepoName) -> Result<Arc<RepoHandle>, RegistryError> {
         let repo =
             Repository::open_with(self.storage.clone(), name, self.repository_options.clone())
                 .await?;
         let state = repo.state();
-        let odb = ObjectDb::open(
+        let odb = ObjectDb::open_shared(
             self.storage.clone(),
             repo.container().to_string(),
             &[],
             self.odb_options.clone(),
+            Arc::clone(&self.caches),
         )
         .await
         .map_err(|error| RegistryError::Odb {
@@ -256,5 +367,69 @@ impl Registry {
         let handle = Arc::new(RepoHandle::new(repo, odb));
         handle.prefetch(&state);
         Ok(handle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use swiftgit_storage::memory::MemoryStorage;
+
+    use super::*;
+
+    /// A registry over `count` empty repositories `r0`, `r1`, … whose budget holds about four
+    /// of them.
+    async fn registry(count: usize) -> (Registry, Vec<RepoName>) {
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let mut names = Vec::new();
+        for n in 0..count {
+            let name = RepoName::new(&format!("r{n}")).expect("a valid name");
+            Repository::init(Arc::clone(&storage), &name, "main")
+                .await
+                .expect("init");
+            names.push(name);
+        }
+        let budget = 4 * HANDLE_BYTES as u64 + 2048;
+        let registry = Registry::new(storage, OdbOptions::default()).with_memory_budget(budget);
+        (registry, names)
+    }
+
+    #[tokio::test]
+    async fn repositories_beyond_the_budget_are_closed_least_recently_used_first() {
+        let (registry, names) = registry(20).await;
+        let (first, rest) = names.split_first().expect("20 names");
+        let kept = registry.get(first).await.expect("open");
+        drop(kept);
+        for name in rest {
+            registry.get(name).await.expect("open");
+            // The first repository is the most recently used but one after each of these.
+            let again = registry.get(first).await.expect("open");
+            drop(again);
+            assert!(registry.open_count() <= 5, "{}", registry.open_count());
+            assert!(registry.heap_bytes() as u64 <= registry.memory_budget + 2048);
+        }
+        let open: Vec<_> = {
+            let open = registry.open.lock().unwrap();
+            open.keys().cloned().collect()
+        };
+        assert!(open.contains(first), "{open:?}");
+        assert!(open.contains(names.last().unwrap()), "{open:?}");
+        assert!(!open.contains(&names[1]), "{open:?}");
+    }
+
+    #[tokio::test]
+    async fn a_repository_in_use_stays_open_and_a_closed_one_opens_again() {
+        let (registry, names) = registry(12).await;
+        let held = registry.get(&names[0]).await.expect("open");
+        for name in &names[1..] {
+            drop(registry.get(name).await.expect("open"));
+        }
+        let again = registry.get(&names[0]).await.expect("open");
+        assert!(Arc::ptr_eq(&held, &again), "a repository in use was closed");
+        drop((held, again));
+        for name in &names {
+            let handle = registry.get(name).await.expect("opens again");
+            assert_eq!(handle.refresh().await.expect("state").refs().len(), 0);
+        }
+        assert!(registry.open_count() <= 5, "{}", registry.open_count());
     }
 }

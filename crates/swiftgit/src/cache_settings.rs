@@ -1,6 +1,6 @@
 //! The `[cache]` section: the daemon's disk cache of pack files, in front of Swift (a local
-//! directory backend is on disk already and gets none). `--cache-dir` and `--no-disk-cache`
-//! override it.
+//! directory backend is on disk already and gets none), which `--cache-dir` and
+//! `--no-disk-cache` override; and the memory budget of open repositories.
 //!
 //! ```ini
 //! [cache]
@@ -9,6 +9,9 @@
 //! dir = /var/cache/swiftgit/packs
 //! # Most MiB of pack copies kept; 0 turns the cache off. Default 4096
 //! disk_mb = 4096
+//! # MiB the open repositories keep in memory besides the block and delta-base caches (pack
+//! # indexes and metadata, refs); the least recently used are closed beyond. Default 256
+//! memory_mb = 256
 //! ```
 
 use std::os::unix::fs::MetadataExt;
@@ -18,8 +21,9 @@ use swiftgit_config::{Config, ConfigError};
 
 use crate::settings::{DaemonFlags, unknown_keys, with_section};
 
-const CACHE_KEYS: [&str; 2] = ["dir", "disk_mb"];
+const CACHE_KEYS: [&str; 3] = ["dir", "disk_mb", "memory_mb"];
 pub const DEFAULT_DISK_MB: usize = 4096;
+pub const DEFAULT_MEMORY_MB: usize = 256;
 
 /// Where the disk cache lives and how large it may grow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +63,15 @@ pub fn load(
             dir,
             budget_bytes: (disk_mb as u64).saturating_mul(1 << 20),
         }))
+    })
+}
+
+/// `[cache] memory_mb` in bytes: the budget of what open repositories keep in memory (see
+/// `swiftgit_server::registry`); zero is refused.
+pub fn memory_budget(config: &Config) -> Result<u64, ConfigError> {
+    with_section(config, "cache", |reader| {
+        let memory_mb = reader.positive("memory_mb", DEFAULT_MEMORY_MB)?;
+        Ok((memory_mb as u64).saturating_mul(1 << 20))
     })
 }
 
@@ -158,5 +171,19 @@ mod tests {
             warnings(&config("[cache]\nsize = 1\n")),
             ["unknown key `size` in [cache] is ignored"]
         );
+    }
+
+    #[test]
+    fn memory_budget_defaults_to_256_mib() {
+        assert_eq!(memory_budget(&config("")).unwrap(), 256 << 20);
+        let configured = config("[cache]\nmemory_mb = 64\n");
+        assert_eq!(memory_budget(&configured).unwrap(), 64 << 20);
+        assert!(warnings(&configured).is_empty());
+        for bad in ["-1", "0"] {
+            let error = memory_budget(&config(&format!("[cache]\nmemory_mb = {bad}\n")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("[cache] memory_mb"), "{error}");
+        }
     }
 }

@@ -33,11 +33,11 @@ pub async fn run(
     let cache = cache_settings::load(config, flags, |name| std::env::var(name).ok())?;
     let backend::Backend { storage, usage } = backend::open_counted(config, cache.as_ref()).await?;
     let repository_options = coordinator_settings::repository_options(config)?;
-    let registry = Arc::new(Registry::with_options(
-        storage,
-        odb_options(config),
-        repository_options,
-    ));
+    let memory_budget = cache_settings::memory_budget(config)?;
+    let registry = Arc::new(
+        Registry::with_options(storage, odb_options(config), repository_options)
+            .with_memory_budget(memory_budget),
+    );
     let options = DaemonOptions {
         limits: ConnectionLimits {
             max_connections: settings.max_connections,
@@ -104,8 +104,8 @@ pub async fn run(
     Ok(())
 }
 
-/// The object database's cache settings from `[swift]` (the seed's `cache_length`,
-/// `chunk_length`, `concurrency`); defaults for a local directory.
+/// The object database's cache settings from `[swift]` (the seed's `cache_length`, the block
+/// cache of the whole process, `chunk_length`, `concurrency`); defaults for a local directory.
 fn odb_options(config: &Config) -> OdbOptions {
     match &config.storage {
         StorageConfig::Swift(swift) => OdbOptions {
