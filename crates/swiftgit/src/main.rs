@@ -70,7 +70,9 @@ SIGTERM or SIGINT stops accepting and lets requests in flight finish.\n\nWith --
 ([http] users_file, see `swiftgit user add`) and per-repository permissions ([access \"PATTERN\"] \
 sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http://ADDR:PORT`.\
 \n\nOn Swift, pack files are kept in a disk cache ([cache] dir and disk_mb, default 4096 MiB; \
---cache-dir, --no-disk-cache)."
+--cache-dir, --no-disk-cache). In memory, all repositories share one block cache ([swift] \
+cache_length, default 20 MiB), and the repositories kept open hold at most [cache] memory_mb \
+(default 256 MiB) besides: the least recently used are closed beyond it."
     )]
     Daemon {
         #[command(flatten)]
