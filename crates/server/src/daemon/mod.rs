@@ -14,6 +14,7 @@
 //! result, bytes each way, duration.
 
 pub(crate) mod byte_count;
+mod quick_ack;
 pub mod request;
 
 use std::future::Future;
@@ -34,6 +35,7 @@ use crate::session::pkt_io::{IdleTimeoutWriter, PktIoError, PktSink, PktStream};
 use crate::session::receive_pack::{self, ReceivePackOptions};
 use crate::session::upload_pack::{self, UploadPackOptions};
 use byte_count::{CountingReader, CountingWriter};
+use quick_ack::QuickAck;
 pub use request::{DaemonError, Target};
 
 /// How long the client gets to close the connection after the last response (an `ERR`, a push
@@ -115,7 +117,7 @@ impl Daemon {
         let (received, sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let (read_half, write_half) = stream.into_split();
         let mut input = PktStream::new(
-            CountingReader::new(read_half, Arc::clone(&received)),
+            CountingReader::new(QuickAck::new(read_half), Arc::clone(&received)),
             self.options.idle_timeout,
         );
         let mut output = PktSink::new(IdleTimeoutWriter::new(
