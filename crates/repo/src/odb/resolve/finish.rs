@@ -118,7 +118,9 @@ impl Resolver {
                     .map(BufWriter::new)
                     .and_then(|mut out| {
                         encode(&mut out)?;
-                        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+                        // Flushed, not synced: this is a spool for the upload, whose
+                        // durability is the storage's.
+                        out.into_inner().map(drop).map_err(|e| e.into_error())
                     })
                     .map_err(|e| OdbError::io(format!("writing the {what}"), e))
             };
@@ -175,7 +177,6 @@ impl Resolver {
         self.file
             .set_len(self.data_end + HASH_LEN as u64)
             .map_err(io)?;
-        self.file.sync_all().map_err(io)?;
         self.checksum = checksum.as_slice().try_into().expect("holds: SHA-1 ids");
         Ok(())
     }
