@@ -417,6 +417,26 @@ async fn concurrent_loads_download_once(storage: Arc<dyn Storage>, fixture: &Fix
     assert_reads_back(&db, fixture).await;
 }
 
+/// A small pack just ingested is in the block cache: reading its objects (the next push's
+/// thin-pack bases, typically) costs no storage request.
+async fn ingested_packs_are_read_from_the_cache(storage: Arc<dyn Storage>, fixture: &Fixture) {
+    let counting = common::Counting::new(Arc::clone(&storage));
+    let counted: Arc<dyn Storage> = counting.clone();
+    let (container, _) = empty_db(&storage).await;
+    let pack = fixture.pack("", &["--all", "--delta-base-offset"]);
+    let cache = OdbOptions {
+        cache_bytes: 64 << 20,
+        ..options()
+    };
+    let db = ObjectDb::open(counted, container, &[], cache)
+        .await
+        .unwrap();
+    let ingested = ingest(&db, &pack).await.unwrap();
+    db.add_ingested(&ingested);
+    let ((), requests) = counting.count(assert_reads_back(&db, fixture)).await;
+    assert_eq!(requests, 0, "objects of the pack just stored are cached");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_packs_round_trip() {
     let fixture = Fixture::new();
@@ -430,6 +450,7 @@ async fn git_packs_round_trip() {
         concurrent_reads_share_the_cache(Arc::clone(&backend.storage), &fixture).await;
         block_cache_reads_each_block_once(Arc::clone(&backend.storage), &fixture).await;
         concurrent_loads_download_once(Arc::clone(&backend.storage), &fixture).await;
+        ingested_packs_are_read_from_the_cache(Arc::clone(&backend.storage), &fixture).await;
         backend.cleanup().await;
     }
 }

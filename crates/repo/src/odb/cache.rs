@@ -77,6 +77,28 @@ impl BlockCache {
         }
     }
 
+    /// Whether a pack of `size` bytes is small enough to be put in the cache whole when stored
+    /// (see [`BlockCache::seed`]): at most 4 MiB and an eighth of the cache.
+    pub fn seeds(&self, size: u64) -> bool {
+        size <= (4 << 20).min(self.blocks.policy().max_capacity().unwrap_or(0) / 8)
+    }
+
+    /// Caches all of a pack just stored (`bytes`, the whole file), as the blocks a read would
+    /// fetch: the next push's thin-pack bases are usually objects of the previous push, which
+    /// would otherwise be read back from storage at once.
+    pub async fn seed(&self, container: &Arc<str>, pack: PackId, bytes: Bytes) {
+        let block = self.block_bytes as usize;
+        for (number, start) in (0..bytes.len()).step_by(block).enumerate() {
+            let end = (start + block).min(bytes.len());
+            self.blocks
+                .insert(
+                    (Arc::clone(container), pack, number as u64),
+                    bytes.slice(start..end),
+                )
+                .await;
+        }
+    }
+
     /// Block `number` of `pack`, from the cache or one range GET shared by all who miss it.
     async fn block(
         &self,

@@ -289,6 +289,7 @@ impl ObjectDb {
         let dir_path = dir.path().to_path_buf();
         let finished = blocking(move || resolver.finish(&dir_path)).await?;
         self.upload(&finished).await?;
+        self.seed_cache(&finished).await;
         let Finished {
             checksum,
             index,
@@ -302,6 +303,25 @@ impl ObjectDb {
             pack: Some(Arc::new(pack)),
             missing,
         })
+    }
+
+    /// Puts a small pack just stored in the block cache (see [`super::cache::BlockCache::seed`]).
+    /// Best effort: a spool that cannot be read back only costs a later read.
+    async fn seed_cache(&self, finished: &Finished) {
+        if !self.caches.blocks.seeds(finished.meta.pack_size) {
+            return;
+        }
+        match tokio::fs::read(&finished.pack_path).await {
+            Ok(bytes) if bytes.len() as u64 == finished.meta.pack_size => {
+                let id = PackId(finished.checksum);
+                self.caches
+                    .blocks
+                    .seed(&self.container, id, Bytes::from(bytes))
+                    .await;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "cannot read back the stored pack's spool"),
+        }
     }
 
     async fn upload(&self, finished: &Finished) -> Result<()> {
