@@ -141,7 +141,11 @@ fn main() -> std::process::ExitCode {
 
 fn run_bench(cli: Cli) -> anyhow::Result<()> {
     let root = workspace_root().canonicalize()?;
-    let out = cli.out.clone().unwrap_or_else(|| root.join("target/bench"));
+    // Absolute: git runs with `-C` in directories under it, given paths under it.
+    let out = match &cli.out {
+        Some(out) => std::path::absolute(out)?,
+        None => root.join("target/bench"),
+    };
     let mut kinds: Vec<ServerKind> = match &cli.servers {
         Some(names) => (names.iter())
             .map(|s| ServerKind::parse(s))
