@@ -3,7 +3,7 @@
 //! Ctrl-C reaches the children of the same process group directly), and timed runs of client
 //! commands that never hang forever.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +60,28 @@ pub fn run(command: &mut Command) -> anyhow::Result<String> {
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// [`run`], with `input` written to the command's standard input.
+pub fn run_with_input(command: &mut Command, input: &str) -> anyhow::Result<String> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    let mut stdin = child.stdin.take().context("the child has no stdin")?;
+    stdin.write_all(input.as_bytes())?;
+    drop(stdin);
+    let output = child.wait_with_output()?;
     if !output.status.success() {
         bail!(
             "{command:?} failed ({}): {}",

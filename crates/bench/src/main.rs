@@ -6,9 +6,10 @@
 //!
 //! It is a program that prints numbers beside a baseline, not a test: nothing in it asserts a
 //! time. Layout: `generate` (deterministic fast-import streams), `repos` (prepared and cached
-//! source repositories), `servers` (the four servers as child processes), `swift_dev` and
-//! `etcd_dev` (the Swift and the etcd cluster they use), `scenario` (the operations of one
-//! run), `procfs` (CPU and memory of a server), `report` (medians, tables), `cleanup` (the
+//! source repositories), `servers` (the four servers as child processes, over git:// or smart
+//! HTTP), `http_backend` (git's HTTP baseline: `git http-backend` behind a CGI front that this
+//! program runs as a child of its own), `swift_dev` and `etcd_dev` (the Swift and the etcd
+//! cluster they use), `scenario` (the operations of one run), `procfs` (CPU and memory of a server), `report` (medians, tables), `cleanup` (the
 //! repositories made on the servers, the run's etcd keys), `command` (child processes,
 //! signals).
 
@@ -16,6 +17,7 @@ mod cleanup;
 mod command;
 mod etcd_dev;
 mod generate;
+mod http_backend;
 mod procfs;
 mod report;
 mod repos;
@@ -33,7 +35,7 @@ use clap::Parser;
 use crate::command::{check_interrupted, run};
 use crate::report::{Machine, RepoResults, Results};
 use crate::scenario::{Op, Scenario};
-use crate::servers::{ServerKind, Setup};
+use crate::servers::{ConfigOptions, ServerKind, Setup, Target, Transport};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +72,10 @@ struct Cli {
     /// out): later operations need them.
     #[arg(long, value_delimiter = ',')]
     ops: Vec<String>,
+    /// Transports: git (git://), http (smart HTTP: swiftgit's --http, and `git http-backend`
+    /// behind a CGI front for git). Comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "git")]
+    transports: Vec<String>,
     /// Seed of the generated repositories.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -129,6 +135,16 @@ fn workspace_root() -> PathBuf {
 }
 
 fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(http_backend::SUBCOMMAND) {
+        return match http_backend::serve(&args[2..]) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("swiftgit-bench {}: {e:#}", http_backend::SUBCOMMAND);
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     command::install_signal_handlers();
     match run_bench(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -163,6 +179,14 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
             .map(|k| Op::parse(k).with_context(|| format!("unknown operation `{k}`")))
             .collect::<anyhow::Result<_>>()?
     };
+    let mut transports: Vec<Transport> = (cli.transports.iter())
+        .map(|t| Transport::parse(t))
+        .collect::<anyhow::Result<_>>()?;
+    transports.sort();
+    transports.dedup();
+    let targets: Vec<Target> = (kinds.iter())
+        .flat_map(|&server| (transports.iter()).map(move |&transport| Target { server, transport }))
+        .collect();
     if !cli.no_build {
         eprintln!("bench: cargo build --release -p swiftgit");
         let status = command::command("cargo")
@@ -222,6 +246,10 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         env.clone(),
         swift_config.as_deref(),
         etcd.as_ref(),
+        ConfigOptions {
+            http: transports.contains(&Transport::Http),
+            memory_mb: None,
+        },
     )?;
     let mut cleanup = cleanup::Cleanup::new(
         &work.join("git-daemon"),
@@ -249,17 +277,21 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
             .join(" "),
         started_unix,
         runs: cli.runs,
+        transports: transports.clone(),
         machine,
         repos: Vec::new(),
     };
+    if transports.contains(&Transport::Http) {
+        println!("{}\n", report::HTTP_NOTE);
+    }
     for repo in &prepared {
         let load_before = procfs::load_average();
         let mut load_peak = 0.0_f64;
         let mut samples = Vec::new();
         for run_number in 1..=cli.runs {
-            for &kind in &kinds {
+            for &target in &targets {
                 eprintln!(
-                    "bench: {} run {run_number}/{}: {kind}",
+                    "bench: {} run {run_number}/{}: {target}",
                     repo.label, cli.runs
                 );
                 let mut scenario = Scenario {
@@ -269,7 +301,7 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
                     ops: &ops,
                     timeout: Duration::from_secs(cli.op_timeout),
                 };
-                samples.extend(scenario.run(kind, run_number)?);
+                samples.extend(scenario.run(target, run_number)?);
                 load_peak = load_peak.max(procfs::load_1min());
             }
         }

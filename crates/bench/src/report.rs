@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::repos::Prepared;
 use crate::scenario::{Op, PUSH_1_REPEATS, Sample, Variant};
-use crate::servers::{ServerKind, StorageFigures};
+use crate::servers::{ServerKind, StorageFigures, Target, Transport};
 
 /// The machine, for the record.
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +53,7 @@ pub struct CoordinatorPushCost {
 #[derive(Debug, Clone, Serialize)]
 pub struct Median {
     pub server: ServerKind,
+    pub transport: Transport,
     pub op: Op,
     pub variant: Variant,
     /// Samples (runs, except for push-1) that succeeded and that failed.
@@ -61,7 +62,8 @@ pub struct Median {
     /// The first failure's message, if any run failed.
     pub error: Option<String>,
     pub secs: Option<f64>,
-    /// `secs` divided by git daemon's for the same operation.
+    /// `secs` divided by git daemon's for the same operation over the same transport (over
+    /// git:// when git daemon did not run over this one).
     pub ratio_to_git: Option<f64>,
     pub cpu_secs: Option<f64>,
     pub peak_rss_mib: Option<f64>,
@@ -73,6 +75,7 @@ pub struct Results {
     pub command: String,
     pub started_unix: u64,
     pub runs: u32,
+    pub transports: Vec<Transport>,
     pub machine: Machine,
     pub repos: Vec<RepoResults>,
 }
@@ -118,18 +121,19 @@ fn median_storage(figures: &[StorageFigures]) -> Option<StorageFigures> {
 
 /// Medians of `samples`, with ratios to git daemon.
 pub fn medians(samples: &[Sample]) -> Vec<Median> {
-    let mut groups: BTreeMap<(ServerKind, Op, Variant), Vec<&Sample>> = BTreeMap::new();
+    let mut groups: BTreeMap<(ServerKind, Transport, Op, Variant), Vec<&Sample>> = BTreeMap::new();
     for sample in samples {
-        let key = (sample.server, sample.op, sample.variant);
+        let key = (sample.server, sample.transport, sample.op, sample.variant);
         groups.entry(key).or_default().push(sample);
     }
     let mut out: Vec<Median> = groups
         .into_iter()
-        .map(|((server, op, variant), group)| {
+        .map(|((server, transport, op, variant), group)| {
             let ok: Vec<&&Sample> = group.iter().filter(|s| s.secs.is_some()).collect();
             let storage: Vec<StorageFigures> = ok.iter().filter_map(|s| s.storage).collect();
             Median {
                 server,
+                transport,
                 op,
                 variant,
                 runs_ok: ok.len(),
@@ -148,25 +152,26 @@ pub fn medians(samples: &[Sample]) -> Vec<Median> {
             }
         })
         .collect();
-    let git: BTreeMap<Op, f64> = out
+    let git: BTreeMap<(Transport, Op), f64> = out
         .iter()
         .filter(|m| m.server == ServerKind::GitDaemon)
-        .filter_map(|m| Some((m.op, m.secs?)))
+        .filter_map(|m| Some(((m.transport, m.op), m.secs?)))
         .collect();
     for m in &mut out {
-        m.ratio_to_git = m.secs.zip(git.get(&m.op)).map(|(s, g)| s / g.max(1e-9));
+        let baseline = (git.get(&(m.transport, m.op))).or_else(|| git.get(&(Transport::Git, m.op)));
+        m.ratio_to_git = m.secs.zip(baseline).map(|(s, g)| s / g.max(1e-9));
     }
-    out.sort_by_key(|m| (m.op, m.server, m.variant));
+    out.sort_by_key(|m| (m.op, m.server, m.transport, m.variant));
     out
 }
 
-/// What the etcd coordinator adds to a push, from the medians: `etcd` minus `swift` on
+/// What the etcd coordinator adds to a push, from the medians over git://: `etcd` minus `swift` on
 /// push-1 (one commit on a warm server: the steady state) when both succeeded there, else on
 /// push-10 (on a freshly started server). `None` unless both succeeded on one of them.
 pub fn coordinator_push_cost(medians: &[Median]) -> Option<CoordinatorPushCost> {
     let secs = |server: ServerKind, op: Op| {
         (medians.iter())
-            .find(|m| m.server == server && m.op == op)
+            .find(|m| m.server == server && m.transport == Transport::Git && m.op == op)
             .and_then(|m| m.secs)
     };
     [Op::Push1, Op::Push10].into_iter().find_map(|op| {
@@ -186,7 +191,8 @@ fn coordinator_note(results: &RepoResults, out: &mut String) {
     };
     let runs = |server: ServerKind| {
         let mut by_run: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-        let samples = (results.samples.iter()).filter(|s| s.server == server && s.op == cost.op);
+        let samples = (results.samples.iter())
+            .filter(|s| s.server == server && s.transport == Transport::Git && s.op == cost.op);
         for sample in samples {
             if let Some(secs) = sample.secs {
                 by_run.entry(sample.run).or_default().push(secs);
@@ -200,7 +206,7 @@ fn coordinator_note(results: &RepoResults, out: &mut String) {
     };
     let requests = |server: ServerKind| {
         (results.medians.iter())
-            .find(|m| m.server == server && m.op == cost.op)
+            .find(|m| m.server == server && m.transport == Transport::Git && m.op == cost.op)
             .and_then(|m| m.storage?.http_requests)
             .map_or("—".to_owned(), |n| n.to_string())
     };
@@ -243,12 +249,13 @@ fn mib(bytes: u64) -> String {
     }
 }
 
-/// The column names of a (server, variant) pair.
-fn column(server: ServerKind, variant: Variant) -> String {
+/// The column names of a (server, transport, variant).
+fn column(server: ServerKind, transport: Transport, variant: Variant) -> String {
+    let target = Target { server, transport };
     match (server, variant) {
-        (ServerKind::GitDaemon, _) => "git daemon".to_owned(),
-        (server, Variant::Warm) => format!("{server} warm"),
-        (server, _) => format!("{server} cold"),
+        (ServerKind::GitDaemon, _) => target.to_string(),
+        (_, Variant::Warm) => format!("{target} warm"),
+        (_, _) => format!("{target} cold"),
     }
 }
 
@@ -261,12 +268,12 @@ fn failure_cell(m: &Median) -> String {
 /// The summary: one row per operation, one column per server and variant: median time and
 /// the ratio to git daemon.
 fn summary_table(medians: &[Median], out: &mut String) {
-    let mut columns: Vec<(ServerKind, Variant)> = Vec::new();
+    let mut columns: Vec<(ServerKind, Transport, Variant)> = Vec::new();
     for m in medians {
         let key = match (m.server, m.variant) {
-            (ServerKind::GitDaemon, _) => (m.server, Variant::Once),
-            (server, Variant::Warm) => (server, Variant::Warm),
-            (server, _) => (server, Variant::Cold),
+            (ServerKind::GitDaemon, _) => (m.server, m.transport, Variant::Once),
+            (server, Variant::Warm) => (server, m.transport, Variant::Warm),
+            (server, _) => (server, m.transport, Variant::Cold),
         };
         if !columns.contains(&key) {
             columns.push(key);
@@ -274,8 +281,8 @@ fn summary_table(medians: &[Median], out: &mut String) {
     }
     columns.sort();
     let _ = write!(out, "| operation |");
-    for (server, variant) in &columns {
-        let _ = write!(out, " {} |", column(*server, *variant));
+    for (server, transport, variant) in &columns {
+        let _ = write!(out, " {} |", column(*server, *transport, *variant));
     }
     let _ = write!(out, "\n|---|");
     out.push_str(&"---:|".repeat(columns.len()));
@@ -285,10 +292,11 @@ fn summary_table(medians: &[Median], out: &mut String) {
             continue;
         }
         let _ = write!(out, "| {} |", op.label());
-        for (server, variant) in &columns {
+        for (server, transport, variant) in &columns {
             let cell = medians.iter().find(|m| {
                 m.op == op
                     && m.server == *server
+                    && m.transport == *transport
                     && (m.variant == *variant
                         || (*variant == Variant::Cold && m.variant == Variant::Once))
             });
@@ -342,7 +350,7 @@ fn detail_table(medians: &[Median], out: &mut String) {
             "| {} | {} | {time} | {ratio} | {cpu} | {rss} | {requests} | {read} | {written} | \
              {http} | {}/{} |",
             m.op.label(),
-            column(m.server, m.variant),
+            column(m.server, m.transport, m.variant),
             m.runs_ok,
             m.runs_ok + m.runs_failed,
         );
@@ -411,12 +419,24 @@ pub fn markdown(results: &Results) -> String {
             ))
             .unwrap_or_default(),
     );
+    if results.transports.contains(&Transport::Http) {
+        out.push_str(HTTP_NOTE);
+        out.push_str("\n\n");
+    }
     for repo in &results.repos {
         out.push_str(&repo_markdown(repo, results.runs));
         out.push('\n');
     }
     out
 }
+
+/// How the HTTP columns were measured.
+pub const HTTP_NOTE: &str = "Over HTTP (`… http` columns): swiftgit's own smart HTTP server \
+(`--http`), as a user of its users file (the password in the URL; git's first request of each \
+command gets a 401 and is sent again with it, as with any credentials), beside `git http-backend` \
+behind this benchmark's minimal CGI front (no authentication; one request per connection), \
+whose figures add up the front and the processes it starts. × git divides by git daemon over \
+the same transport.";
 
 #[cfg(test)]
 mod tests {
@@ -425,6 +445,7 @@ mod tests {
     fn sample(server: ServerKind, variant: Variant, secs: Option<f64>) -> Sample {
         Sample {
             server,
+            transport: Transport::Git,
             op: Op::Clone,
             variant,
             run: 0,

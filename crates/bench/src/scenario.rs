@@ -24,7 +24,7 @@ use crate::cleanup::Cleanup;
 use crate::command::{check_interrupted, command, run, run_timed};
 use crate::procfs::{self, RssSampler};
 use crate::repos::{Prepared, git};
-use crate::servers::{Server, ServerKind, Setup, StorageFigures};
+use crate::servers::{Server, ServerKind, Setup, StorageFigures, Target, Transport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -110,6 +110,7 @@ pub enum Variant {
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub server: ServerKind,
+    pub transport: Transport,
     pub op: Op,
     pub variant: Variant,
     pub run: u32,
@@ -135,27 +136,29 @@ pub struct Scenario<'a> {
 const FETCH_REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 
 impl Scenario<'_> {
-    /// Every selected operation once (twice, cold and warm) against `kind`. Fails only when
+    /// Every selected operation once (twice, cold and warm) against `target`. Fails only when
     /// interrupted or when the repository cannot be made or removed.
-    pub fn run(&mut self, kind: ServerKind, run_number: u32) -> anyhow::Result<Vec<Sample>> {
+    pub fn run(&mut self, target: Target, run_number: u32) -> anyhow::Result<Vec<Sample>> {
+        let kind = target.server;
         let label: String = (self.repo.label.chars())
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         // The server in the name: `swift` and `etcd` share one Swift account.
         let name = format!(
             "bench-{label}-{}-{}-{run_number}",
-            kind.key(),
+            target.key(),
             std::process::id()
         );
         self.setup
             .create_repo(kind, &name, &self.repo.head_branch)?;
         self.cleanup.made(kind, &name);
-        let client = self.setup.work.join(format!("client-{}", kind.key()));
+        let client = self.setup.work.join(format!("client-{}", target.key()));
         crate::repos::remove(&client)?;
         std::fs::create_dir_all(&client)?;
         let mut ctx = RunContext {
             scenario: self,
             kind,
+            transport: target.transport,
             run: run_number,
             name,
             client,
@@ -177,6 +180,7 @@ type WarmUp<'w, Ctx> = &'w dyn Fn(&Ctx, &str) -> anyhow::Result<()>;
 struct RunContext<'s, 'a> {
     scenario: &'s Scenario<'a>,
     kind: ServerKind,
+    transport: Transport,
     run: u32,
     name: String,
     client: PathBuf,
@@ -333,7 +337,7 @@ impl RunContext<'_, '_> {
         if !self.selected(op) && !always {
             return Ok(());
         }
-        let server = self.scenario.setup.start(self.kind);
+        let server = self.scenario.setup.start(self.kind, self.transport);
         let server = match server {
             Ok(server) => server,
             Err(error) => {
@@ -392,6 +396,7 @@ impl RunContext<'_, '_> {
         }
         self.samples.push(Sample {
             server: self.kind,
+            transport: self.transport,
             op,
             variant,
             run: self.run,
@@ -406,16 +411,16 @@ impl RunContext<'_, '_> {
 
 /// What the server did during one measurement.
 #[derive(Debug, Default)]
-struct ServerFigures {
-    cpu_secs: Option<f64>,
-    peak_rss_kib: Option<u64>,
-    storage: Option<StorageFigures>,
+pub struct ServerFigures {
+    pub cpu_secs: Option<f64>,
+    pub peak_rss_kib: Option<u64>,
+    pub storage: Option<StorageFigures>,
 }
 
 /// Times `commands` against `server`, reading its CPU time, memory and storage counters
 /// around them. `fresh`: the server has served nothing yet, so its own high-water mark
 /// (`VmHWM`) is this operation's peak.
-fn measure_one(
+pub fn measure_one(
     server: &Server,
     fresh: bool,
     commands: Vec<Command>,

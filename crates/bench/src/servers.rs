@@ -1,6 +1,9 @@
 //! The servers under test, started as child processes on 127.0.0.1 with a free port: C
 //! `git daemon` over bare repositories, `swiftgit daemon` on a local directory, on Swift, and
 //! on the same Swift with the etcd coordinator (every push decided by one etcd transaction).
+//! Each serves one [`Transport`]: git:// or smart HTTP — swiftgit with `--http` (as the user
+//! of a users file written here), git with `git http-backend` behind the benchmark's own
+//! CGI front (see [`crate::http_backend`]) on the same bare repositories.
 //! A [`Server`] stops its process when dropped; the process also gets SIGTERM if the benchmark
 //! dies (see [`crate::command::command`]).
 
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::command::{command, run};
+use crate::command::{command, run, run_with_input};
 use crate::etcd_dev::{EtcdDev, without_section};
 use crate::procfs;
 use crate::repos::git;
@@ -66,6 +69,72 @@ impl fmt::Display for ServerKind {
             ServerKind::SwiftgitEtcd => "swiftgit swift+etcd",
         })
     }
+}
+
+/// How the client reaches a server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Transport {
+    #[default]
+    #[serde(rename = "git")]
+    Git,
+    #[serde(rename = "http")]
+    Http,
+}
+
+impl Transport {
+    pub fn parse(name: &str) -> anyhow::Result<Transport> {
+        Ok(match name {
+            "git" => Transport::Git,
+            "http" => Transport::Http,
+            _ => bail!("unknown transport `{name}` (git or http)"),
+        })
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Transport::Git => "git",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// A server over a transport: what one column of a report measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Target {
+    pub server: ServerKind,
+    pub transport: Transport,
+}
+
+impl Target {
+    /// A name part that tells targets apart (`swift`, `swift-http`).
+    pub fn key(self) -> String {
+        match self.transport {
+            Transport::Git => self.server.key().to_owned(),
+            transport => format!("{}-{}", self.server.key(), transport.key()),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.transport {
+            Transport::Git => write!(f, "{}", self.server),
+            Transport::Http => write!(f, "{} http", self.server),
+        }
+    }
+}
+
+/// The HTTP user of swiftgit's servers (pushes need one; loopback only).
+const HTTP_USER: &str = "bench";
+const HTTP_PASSWORD: &str = "bench-password";
+
+/// What the benchmark changes in the swiftgit configs it writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConfigOptions {
+    /// Give every swiftgit server an HTTP listener and a users file with [`HTTP_USER`].
+    pub http: bool,
+    /// `[cache] memory_mb`, when given.
+    pub memory_mb: Option<u64>,
 }
 
 /// Storage figures from a swiftgit `--stats-file` (totals, or a difference of two).
@@ -129,27 +198,43 @@ pub struct Setup {
     pub swift_config: Option<PathBuf>,
     /// The Swift config with a `[coordinator]` section.
     pub etcd_config: Option<PathBuf>,
+    /// swiftgit servers listen for HTTP too.
+    http: bool,
 }
 
 impl Setup {
     /// Writes the swiftgit configs: a local directory, a copy of `swift_config` (if any)
     /// without a `[coordinator]` section and with `shutdown_grace = 1` so that stopping a
-    /// daemon is quick, and (with `etcd`) that copy with `etcd`'s `[coordinator]`.
+    /// daemon is quick, and (with `etcd`) that copy with `etcd`'s `[coordinator]`; all with
+    /// what `options` asks for (the `[http]` users file, `[cache] memory_mb`).
     pub fn new(
         swiftgit: PathBuf,
         work: PathBuf,
         env: crate::ClientEnv,
         swift_config: Option<&Path>,
         etcd: Option<&EtcdDev>,
+        options: ConfigOptions,
     ) -> anyhow::Result<Setup> {
         std::fs::create_dir_all(work.join("git-daemon"))?;
+        let mut sections = String::new();
+        if options.http {
+            let users_file = work.join("http-users");
+            let mut add = command(&swiftgit.to_string_lossy());
+            add.args(["user", "add", HTTP_USER, "--users-file"])
+                .arg(&users_file);
+            run_with_input(&mut add, &format!("{HTTP_PASSWORD}\n"))?;
+            sections.push_str(&format!("[http]\nusers_file = {}\n", users_file.display()));
+        }
+        if let Some(memory_mb) = options.memory_mb {
+            sections.push_str(&format!("[cache]\nmemory_mb = {memory_mb}\n"));
+        }
         let local_config = work.join("swiftgit-local.conf");
         let data = work.join("swiftgit-data");
         std::fs::create_dir_all(&data)?;
         std::fs::write(
             &local_config,
             format!(
-                "[local]\npath = {}\n[daemon]\nshutdown_grace = 1\n",
+                "[local]\npath = {}\n[daemon]\nshutdown_grace = 1\n{sections}",
                 data.display()
             ),
         )?;
@@ -163,6 +248,13 @@ impl Setup {
                 if !text.contains("[daemon]") {
                     text.push_str("\n[daemon]\nshutdown_grace = 1\n");
                 }
+                if options.http {
+                    text = without_section(&text, "http");
+                }
+                if options.memory_mb.is_some() {
+                    text = without_section(&text, "cache");
+                }
+                text.push_str(&sections);
                 let copy = work.join("swiftgit-swift.conf");
                 std::fs::write(&copy, &text)?;
                 swift_text = Some(text);
@@ -187,10 +279,11 @@ impl Setup {
             local_config,
             swift_config,
             etcd_config,
+            http: options.http,
         })
     }
 
-    fn config(&self, kind: ServerKind) -> anyhow::Result<&Path> {
+    pub fn config(&self, kind: ServerKind) -> anyhow::Result<&Path> {
         match kind {
             ServerKind::GitDaemon => bail!("git daemon has no swiftgit config"),
             ServerKind::SwiftgitLocal => Ok(&self.local_config),
@@ -247,10 +340,17 @@ impl Setup {
         Ok(dir)
     }
 
-    /// Starts a server; returns once it accepts connections.
-    pub fn start(&self, kind: ServerKind) -> anyhow::Result<Server> {
-        let log = self.work.join(format!("{}.log", kind.key()));
-        let out = self.work.join(format!("{}.out", kind.key()));
+    /// Starts a server; returns once it accepts connections over `transport`.
+    pub fn start(&self, kind: ServerKind, transport: Transport) -> anyhow::Result<Server> {
+        if transport == Transport::Http && kind != ServerKind::GitDaemon && !self.http {
+            bail!("{kind} has no HTTP listener (the configs were written without one)");
+        }
+        let target = Target {
+            server: kind,
+            transport,
+        };
+        let log = self.work.join(format!("{}.log", target.key()));
+        let out = self.work.join(format!("{}.out", target.key()));
         let stats_file = self.work.join(format!("{}-stats.json", kind.key()));
         let _ = std::fs::remove_file(&stats_file);
         let open = |path: &Path| {
@@ -261,6 +361,18 @@ impl Setup {
                 .with_context(|| format!("cannot open {}", path.display()))
         };
         let (mut cmd, port, ready) = match kind {
+            ServerKind::GitDaemon if transport == Transport::Http => {
+                let mut cmd = command(
+                    &std::env::current_exe()
+                        .context("cannot find this program to start its HTTP front")?
+                        .to_string_lossy(),
+                );
+                self.env.apply(&mut cmd);
+                cmd.arg(crate::http_backend::SUBCOMMAND)
+                    .arg(self.git_daemon.with_file_name("git-http-backend"))
+                    .arg(self.work.join("git-daemon"));
+                (cmd, None, crate::http_backend::READY)
+            }
             ServerKind::GitDaemon => {
                 // git daemon cannot report a port it picked: take a free one and hand it over.
                 let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -289,6 +401,10 @@ impl Setup {
                 if kind.uses_swift() {
                     cmd.arg("--cache-dir").arg(self.empty_pack_cache(kind)?);
                 }
+                if self.http {
+                    cmd.args(["--http", "127.0.0.1:0"]);
+                }
+                // swiftgit prints the HTTP address first, so both are there by then.
                 (cmd, None, "swiftgit: listening on git://")
             }
         };
@@ -302,22 +418,31 @@ impl Setup {
             .with_context(|| format!("cannot start {kind}"))?;
         let mut server = Server {
             kind,
+            transport,
             pid: child.id(),
             child,
             port: port.unwrap_or(0),
             stats_file: (kind != ServerKind::GitDaemon).then_some(stats_file),
             log: log.clone(),
         };
-        let (watched, offset) = match kind {
-            ServerKind::GitDaemon => (&log, log_before),
+        let (watched, offset) = match (kind, transport) {
+            (ServerKind::GitDaemon, Transport::Git) => (&log, log_before),
             _ => (&out, before),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read(watched).unwrap_or_default();
             let text = String::from_utf8_lossy(text.get(offset as usize..).unwrap_or_default());
-            if let Some(line) = text.lines().find(|l| l.contains(ready)) {
+            if text.lines().any(|l| l.contains(ready)) {
                 if server.port == 0 {
+                    let listening = match (kind, transport) {
+                        (ServerKind::GitDaemon, _) => ready,
+                        (_, Transport::Git) => "swiftgit: listening on git://",
+                        (_, Transport::Http) => "swiftgit: listening on http://",
+                    };
+                    let line = (text.lines())
+                        .find(|l| l.contains(listening))
+                        .with_context(|| format!("{kind} did not print `{listening}`"))?;
                     server.port = line
                         .rsplit(':')
                         .next()
@@ -344,6 +469,7 @@ impl Setup {
 /// A running server.
 pub struct Server {
     pub kind: ServerKind,
+    pub transport: Transport,
     pub pid: u32,
     child: Child,
     pub port: u16,
@@ -353,9 +479,16 @@ pub struct Server {
 
 impl Server {
     pub fn url(&self, name: &str) -> String {
-        match self.kind {
-            ServerKind::GitDaemon => format!("git://127.0.0.1:{}/{name}.git", self.port),
-            _ => format!("git://127.0.0.1:{}/{name}", self.port),
+        let port = self.port;
+        match (self.kind, self.transport) {
+            (ServerKind::GitDaemon, Transport::Git) => format!("git://127.0.0.1:{port}/{name}.git"),
+            (ServerKind::GitDaemon, Transport::Http) => {
+                format!("http://127.0.0.1:{port}/{name}.git")
+            }
+            (_, Transport::Git) => format!("git://127.0.0.1:{port}/{name}"),
+            (_, Transport::Http) => {
+                format!("http://{HTTP_USER}:{HTTP_PASSWORD}@127.0.0.1:{port}/{name}")
+            }
         }
     }
 
