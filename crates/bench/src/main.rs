@@ -9,7 +9,9 @@
 //! source repositories), `servers` (the four servers as child processes, over git:// or smart
 //! HTTP), `http_backend` (git's HTTP baseline: `git http-backend` behind a CGI front that this
 //! program runs as a child of its own), `swift_dev` and `etcd_dev` (the Swift and the etcd
-//! cluster they use), `scenario` (the operations of one run), `procfs` (CPU and memory of a server), `report` (medians, tables), `cleanup` (the
+//! cluster they use), `scenario` (the operations of one run), `many_repos` (a case beside it:
+//! one daemon serving many repositories),
+//! `procfs` (CPU and memory of a server), `report` (medians, tables), `cleanup` (the
 //! repositories made on the servers, the run's etcd keys), `command` (child processes,
 //! signals).
 
@@ -18,6 +20,7 @@ mod command;
 mod etcd_dev;
 mod generate;
 mod http_backend;
+mod many_repos;
 mod procfs;
 mod report;
 mod repos;
@@ -33,6 +36,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::command::{check_interrupted, run};
+use crate::many_repos::{Budget, ManyRepos, ManyReposResults};
 use crate::report::{Machine, RepoResults, Results};
 use crate::scenario::{Op, Scenario};
 use crate::servers::{ConfigOptions, ServerKind, Setup, Target, Transport};
@@ -66,16 +70,25 @@ struct Cli {
     /// git,local,swift, plus etcd unless no etcd can be had (then a warning, not a failure).
     #[arg(long, value_delimiter = ',')]
     servers: Option<Vec<String>>,
-    /// Operations (default all): push-all, clone, clone-depth1, clone-filter, push-10,
-    /// fetch-10, fetch-noop, ls-remote, clone-x10, push-1 (5 pushes of one new commit each
-    /// on a warm server, each a sample). push-all and push-10 always run (unmeasured if left
-    /// out): later operations need them.
+    /// Operations (default: all but the two cases): push-all, clone, clone-depth1,
+    /// clone-filter, push-10, fetch-10, fetch-noop, ls-remote, clone-x10, push-1 (5 pushes of
+    /// one new commit each on a warm server, each a sample). push-all and push-10 always run
+    /// (unmeasured if left out) when any of these is selected: later operations need them.
+    /// Cases, only when named: many-repos (one daemon serves --repositories repositories of
+    /// the smallest prepared repository in turn; its memory after each).
     #[arg(long, value_delimiter = ',')]
     ops: Vec<String>,
     /// Transports: git (git://), http (smart HTTP: swiftgit's --http, and `git http-backend`
     /// behind a CGI front for git). Comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "git")]
     transports: Vec<String>,
+    /// many-repos: how many repositories one daemon serves.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    repositories: u64,
+    /// `[cache] memory_mb` of the swiftgit configs written (default: not written, so the
+    /// daemon's default, 256).
+    #[arg(long, value_name = "MB")]
+    memory_mb: Option<u64>,
     /// Seed of the generated repositories.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -172,10 +185,12 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
             ServerKind::SwiftgitSwift,
         ],
     };
+    let many_repos = cli.ops.iter().any(|k| k == "many-repos");
     let ops: Vec<Op> = if cli.ops.is_empty() {
         Op::ALL.to_vec()
     } else {
         (cli.ops.iter())
+            .filter(|k| k.as_str() != "many-repos")
             .map(|k| Op::parse(k).with_context(|| format!("unknown operation `{k}`")))
             .collect::<anyhow::Result<_>>()?
     };
@@ -248,7 +263,7 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         etcd.as_ref(),
         ConfigOptions {
             http: transports.contains(&Transport::Http),
-            memory_mb: None,
+            memory_mb: cli.memory_mb,
         },
     )?;
     let mut cleanup = cleanup::Cleanup::new(
@@ -280,11 +295,15 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         transports: transports.clone(),
         machine,
         repos: Vec::new(),
+        many_repos: None,
     };
     if transports.contains(&Transport::Http) {
         println!("{}\n", report::HTTP_NOTE);
     }
     for repo in &prepared {
+        if ops.is_empty() {
+            break;
+        }
         let load_before = procfs::load_average();
         let mut load_peak = 0.0_f64;
         let mut samples = Vec::new();
@@ -317,6 +336,28 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         };
         println!("{}", report::repo_markdown(&repo_results, cli.runs));
         results.repos.push(repo_results);
+    }
+    let timeout = Duration::from_secs(cli.op_timeout);
+    if many_repos && let Some(repo) = prepared.iter().min_by_key(|r| r.pack_bytes) {
+        let mut case = ManyRepos {
+            setup: &setup,
+            cleanup: &mut cleanup,
+            repo,
+            count: cli.repositories as usize,
+            timeout,
+        };
+        let mut runs = Vec::new();
+        for &kind in &kinds {
+            runs.extend(case.run(kind, &transports)?);
+        }
+        let case_results = ManyReposResults {
+            repo: repo.clone(),
+            repositories: case.count,
+            budget: Budget::of(setup.swift_config.as_deref(), cli.memory_mb)?,
+            runs,
+        };
+        println!("{}", many_repos::markdown(&case_results));
+        results.many_repos = Some(case_results);
     }
     cleanup.finish()?;
     let markdown = report::markdown(&results);

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::many_repos::ManyReposResults;
 use crate::repos::Prepared;
 use crate::scenario::{Op, PUSH_1_REPEATS, Sample, Variant};
 use crate::servers::{ServerKind, StorageFigures, Target, Transport};
@@ -78,6 +79,8 @@ pub struct Results {
     pub transports: Vec<Transport>,
     pub machine: Machine,
     pub repos: Vec<RepoResults>,
+    /// The "many repositories" case, when it ran.
+    pub many_repos: Option<ManyReposResults>,
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -425,6 +428,10 @@ pub fn markdown(results: &Results) -> String {
     }
     for repo in &results.repos {
         out.push_str(&repo_markdown(repo, results.runs));
+        out.push('\n');
+    }
+    if let Some(many_repos) = &results.many_repos {
+        out.push_str(&crate::many_repos::markdown(many_repos));
         out.push('\n');
     }
     out
