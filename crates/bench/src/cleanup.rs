@@ -105,6 +105,37 @@ impl Cleanup {
         repos
     }
 
+    /// The names of the objects swiftgit's repository `name` holds in its storage (the
+    /// storage this keeps to delete repositories answers that as well).
+    pub fn list_objects(&mut self, kind: ServerKind, name: &str) -> anyhow::Result<Vec<String>> {
+        if kind.uses_swift() {
+            self.swift()?;
+        }
+        let storage: &dyn Storage = match kind {
+            ServerKind::GitDaemon => {
+                anyhow::bail!("git daemon's repositories are not in a storage")
+            }
+            ServerKind::SwiftgitLocal => self.local.as_ref(),
+            ServerKind::SwiftgitSwift | ServerKind::SwiftgitEtcd => {
+                self.swift.as_ref().context("connected above")?
+            }
+        };
+        let objects = self.runtime.block_on(storage.list(name, ""))?;
+        Ok(objects.into_iter().map(|o| o.name).collect())
+    }
+
+    /// The Swift account of the config, connected on first use.
+    fn swift(&mut self) -> anyhow::Result<&SwiftStorage> {
+        if self.swift.is_none() {
+            let path = self.swift_config.as_ref().context("no Swift config")?;
+            let StorageConfig::Swift(config) = load(path)?.storage else {
+                anyhow::bail!("{} is not a [swift] config", path.display());
+            };
+            self.swift = Some(self.runtime.block_on(SwiftStorage::connect(&config))?);
+        }
+        self.swift.as_ref().context("connected above")
+    }
+
     fn delete(&mut self, kind: ServerKind, name: &str) -> anyhow::Result<()> {
         match kind {
             ServerKind::GitDaemon => {
@@ -116,13 +147,7 @@ impl Cleanup {
                     .block_on(delete_container(storage.as_ref(), name))
             }
             ServerKind::SwiftgitSwift | ServerKind::SwiftgitEtcd => {
-                if self.swift.is_none() {
-                    let path = self.swift_config.as_ref().context("no Swift config")?;
-                    let StorageConfig::Swift(config) = load(path)?.storage else {
-                        anyhow::bail!("{} is not a [swift] config", path.display());
-                    };
-                    self.swift = Some(self.runtime.block_on(SwiftStorage::connect(&config))?);
-                }
+                self.swift()?;
                 let storage = self.swift.as_ref().context("connected above")?;
                 self.runtime.block_on(delete_container(storage, name))
             }

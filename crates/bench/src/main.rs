@@ -9,8 +9,8 @@
 //! source repositories), `servers` (the four servers as child processes, over git:// or smart
 //! HTTP), `http_backend` (git's HTTP baseline: `git http-backend` behind a CGI front that this
 //! program runs as a child of its own), `swift_dev` and `etcd_dev` (the Swift and the etcd
-//! cluster they use), `scenario` (the operations of one run), `many_repos` (a case beside it:
-//! one daemon serving many repositories),
+//! cluster they use), `scenario` (the operations of one run), `many_repos` and `life` (the two
+//! cases beside it: one daemon serving many repositories, one repository taking many pushes),
 //! `procfs` (CPU and memory of a server), `report` (medians, tables), `cleanup` (the
 //! repositories made on the servers, the run's etcd keys), `command` (child processes,
 //! signals).
@@ -20,6 +20,7 @@ mod command;
 mod etcd_dev;
 mod generate;
 mod http_backend;
+mod life;
 mod many_repos;
 mod procfs;
 mod report;
@@ -36,6 +37,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::command::{check_interrupted, run};
+use crate::life::{Life, LifeResults};
 use crate::many_repos::{Budget, ManyRepos, ManyReposResults};
 use crate::report::{Machine, RepoResults, Results};
 use crate::scenario::{Op, Scenario};
@@ -75,7 +77,9 @@ struct Cli {
     /// one new commit each on a warm server, each a sample). push-all and push-10 always run
     /// (unmeasured if left out) when any of these is selected: later operations need them.
     /// Cases, only when named: many-repos (one daemon serves --repositories repositories of
-    /// the smallest prepared repository in turn; its memory after each).
+    /// the smallest prepared repository in turn; its memory after each) and life
+    /// (--pushes one-commit pushes into each prepared repository, then push, fetch and clone
+    /// on the warm daemon).
     #[arg(long, value_delimiter = ',')]
     ops: Vec<String>,
     /// Transports: git (git://), http (smart HTTP: swiftgit's --http, and `git http-backend`
@@ -85,6 +89,9 @@ struct Cli {
     /// many-repos: how many repositories one daemon serves.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     repositories: u64,
+    /// life: how many one-commit pushes go into one repository.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pushes: u64,
     /// `[cache] memory_mb` of the swiftgit configs written (default: not written, so the
     /// daemon's default, 256).
     #[arg(long, value_name = "MB")]
@@ -186,11 +193,12 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         ],
     };
     let many_repos = cli.ops.iter().any(|k| k == "many-repos");
+    let life = cli.ops.iter().any(|k| k == "life");
     let ops: Vec<Op> = if cli.ops.is_empty() {
         Op::ALL.to_vec()
     } else {
         (cli.ops.iter())
-            .filter(|k| k.as_str() != "many-repos")
+            .filter(|k| !matches!(k.as_str(), "many-repos" | "life"))
             .map(|k| Op::parse(k).with_context(|| format!("unknown operation `{k}`")))
             .collect::<anyhow::Result<_>>()?
     };
@@ -296,6 +304,7 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         machine,
         repos: Vec::new(),
         many_repos: None,
+        life: Vec::new(),
     };
     if transports.contains(&Transport::Http) {
         println!("{}\n", report::HTTP_NOTE);
@@ -358,6 +367,28 @@ fn run_bench(cli: Cli) -> anyhow::Result<()> {
         };
         println!("{}", many_repos::markdown(&case_results));
         results.many_repos = Some(case_results);
+    }
+    if life {
+        for repo in &prepared {
+            let mut case = Life {
+                setup: &setup,
+                cleanup: &mut cleanup,
+                repo,
+                pushes: cli.pushes as usize,
+                timeout,
+            };
+            let mut runs = Vec::new();
+            for &target in &targets {
+                runs.push(case.run(target)?);
+            }
+            let case_results = LifeResults {
+                repo: repo.label.clone(),
+                pushes: case.pushes,
+                runs,
+            };
+            println!("{}", life::markdown(&case_results));
+            results.life.push(case_results);
+        }
     }
     cleanup.finish()?;
     let markdown = report::markdown(&results);

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::life::LifeResults;
 use crate::many_repos::ManyReposResults;
 use crate::repos::Prepared;
 use crate::scenario::{Op, PUSH_1_REPEATS, Sample, Variant};
@@ -81,6 +82,8 @@ pub struct Results {
     pub repos: Vec<RepoResults>,
     /// The "many repositories" case, when it ran.
     pub many_repos: Option<ManyReposResults>,
+    /// The "a repository's life" case, per repository, when it ran.
+    pub life: Vec<LifeResults>,
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -432,6 +435,10 @@ pub fn markdown(results: &Results) -> String {
     }
     if let Some(many_repos) = &results.many_repos {
         out.push_str(&crate::many_repos::markdown(many_repos));
+        out.push('\n');
+    }
+    for life in &results.life {
+        out.push_str(&crate::life::markdown(life));
         out.push('\n');
     }
     out
