@@ -125,7 +125,11 @@ pub fn repository_options(config: &Config) -> anyhow::Result<RepositoryOptions> 
                 std::env::var(FAILPOINT_VAR).is_ok_and(|value| value == "pause-after-etcd-append");
             Arc::new(etcd)
         }
-        None => Arc::new(SingleWriter::default()),
+        // The process's one single writer: its reads may trust its lease.
+        None => Arc::new(SingleWriter {
+            trust_lease_for_reads: true,
+            ..SingleWriter::default()
+        }),
     };
     tracing::info!(coordinator = %coordinator.describe(), "repository states are decided by");
     Ok(RepositoryOptions::with_coordinator(coordinator))

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use swiftgit_repo::refs::format::{self, Hint};
+use swiftgit_repo::refs::sequence::SingleWriter;
 use swiftgit_repo::refs::{LogEntry, RefChange, Snapshot, log};
 use swiftgit_repo::{
     Expected, Head, New, RefName, RefTransaction, RefUpdate, RepoState, Repository,
+    RepositoryOptions,
 };
 use swiftgit_storage::{PutMode, Storage};
 
@@ -225,7 +227,11 @@ pub async fn refresh_costs_one_request_when_unchanged(storage: Arc<dyn Storage>)
     // the lease (written by another holder of this process); the next, within the lease's
     // verify interval, does not read it again.
     writer.published().await;
-    let writer = Repository::open(counting.clone(), &name)
+    let trusting = RepositoryOptions::with_coordinator(Arc::new(SingleWriter {
+        trust_lease_for_reads: true,
+        ..SingleWriter::default()
+    }));
+    let writer = Repository::open_with(counting.clone(), &name, trusting)
         .await
         .expect("open");
     let (done, requests) = counting
@@ -242,5 +248,14 @@ pub async fn refresh_costs_one_request_when_unchanged(storage: Arc<dyn Storage>)
     let (_, published) = counting.count(writer.published()).await;
     eprintln!("a commit costs {requests} requests, then {published} after the answer");
     assert_eq!(requests + published, 2);
+
+    // The writer holds the lease and wrote the head, and trusts its lease for reads (as the
+    // daemon does): reading the state costs nothing. A reader (no lease) still probes.
+    let (state, requests) = counting.count(writer.refresh()).await;
+    assert_eq!(state.expect("refresh").seq(), 4);
+    assert_eq!(requests, 0, "the lease holder knows the head");
+    let (state, requests) = counting.count(reader.refresh()).await;
+    assert_eq!(state.expect("refresh").seq(), 4);
+    assert!(requests >= 1);
     remove(storage.as_ref(), &name).await;
 }

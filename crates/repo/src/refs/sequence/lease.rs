@@ -16,6 +16,10 @@
 //!   lease is deleted so that another process may take over at once. A clean shutdown deletes
 //!   every lease the process holds ([`LeaseHolder::release_all`]).
 //!
+//! - While it holds the lease and has verified it within the verify interval, no other process
+//!   can have appended: the newest entry it wrote or read meanwhile is the log's head
+//!   ([`LeaseHolder::knows_head`]), and reading the state costs no request.
+//!
 //! Best effort: Swift's overwrites and reads are eventually consistent, so two processes that
 //! take a free lease at the same instant can both believe they hold it until the next commit
 //! (or heartbeat) shows one of them the other's record. Clocks of different hosts must agree within
@@ -169,6 +173,9 @@ struct Held {
     /// When the lease object was last read and found to be this process's.
     verified: Instant,
     last_commit: Instant,
+    /// The newest seq this process wrote or read while holding the lease (see
+    /// [`LeaseHolder::knows_head`]); forgotten when an append finds the log moved.
+    head: Option<u64>,
 }
 
 /// The writer leases of this process, shared by the sequences of one [`super::SingleWriter`].
@@ -244,7 +251,12 @@ impl LeaseHolder {
             renewed: now,
             verified: now,
             last_commit: now,
+            head: None,
         });
+        if !ours {
+            // Taken now: what this process saw before may be behind the last holder's writes.
+            lease.head = None;
+        }
         lease.last_commit = now;
         lease.verified = now;
         if !fresh {
@@ -253,6 +265,34 @@ impl LeaseHolder {
         drop(held);
         self.start_heartbeat();
         Ok(if ours { Lease::Held } else { Lease::Taken })
+    }
+
+    /// Whether `seq` is the head of `repo`'s log: this process holds the lease, verified it
+    /// within the verify interval (so no other process can have appended since), and `seq` is
+    /// the newest entry it wrote or read while holding it.
+    pub fn knows_head(&self, repo: &str, seq: u64) -> bool {
+        let now = Instant::now();
+        self.held().get(repo).is_some_and(|lease| {
+            lease.head == Some(seq)
+                && now.duration_since(lease.verified) < self.options.verify_interval
+                && now.duration_since(lease.renewed) < self.options.ttl / 2
+        })
+    }
+
+    /// Records that entry `seq` of `repo` exists (written or read by this process), if it holds
+    /// the lease.
+    pub fn note_head(&self, repo: &str, seq: u64) {
+        if let Some(lease) = self.held().get_mut(repo) {
+            lease.head = Some(lease.head.map_or(seq, |head| head.max(seq)));
+        }
+    }
+
+    /// Forgets the head of `repo`: an append found its entry taken (the log moved without this
+    /// process), or its outcome is unknown.
+    pub fn forget_head(&self, repo: &str) {
+        if let Some(lease) = self.held().get_mut(repo) {
+            lease.head = None;
+        }
     }
 
     fn is_mine(&self, record: &WriterRecord) -> bool {

@@ -41,6 +41,12 @@ pub struct SingleWriter {
     /// The writer leases of this process; `None`: no lease is taken or checked (tests of what
     /// happens without one). Default: a lease per repository, 30 s lifetime.
     pub leases: Option<Arc<LeaseHolder>>,
+    /// While this process holds a repository's lease (verified within its verify interval), a
+    /// read of the state it wrote or read last costs no request: no other process can have
+    /// appended (see [`LeaseHolder::knows_head`]). That holds only if this is the one
+    /// `SingleWriter` of the process writing its repositories, as in the daemon: two in one
+    /// process share the process's lease without knowing each other's commits. Default: off.
+    pub trust_lease_for_reads: bool,
 }
 
 impl Default for SingleWriter {
@@ -49,6 +55,7 @@ impl Default for SingleWriter {
             checkpoint_interval: 8,
             read_back: true,
             leases: Some(LeaseHolder::new(LeaseOptions::default())),
+            trust_lease_for_reads: false,
         }
     }
 }
@@ -61,6 +68,7 @@ impl Coordinator for SingleWriter {
             archive: Archive::new(name.as_str(), self.checkpoint_interval),
             read_back: self.read_back,
             leases: self.leases.clone(),
+            trust_lease_for_reads: self.trust_lease_for_reads,
             lease_just_taken: AtomicBool::new(false),
         })
     }
@@ -84,6 +92,7 @@ struct StoreSequence {
     archive: Archive,
     read_back: bool,
     leases: Option<Arc<LeaseHolder>>,
+    trust_lease_for_reads: bool,
     /// Set by [`StateSequence::check_writer`] when it took the lease, cleared by the next
     /// append, which reads its entry back.
     lease_just_taken: AtomicBool,
@@ -97,6 +106,52 @@ impl StoreSequence {
 
     fn repo(&self) -> &str {
         self.archive.container()
+    }
+
+    /// See [`SingleWriter::trust_lease_for_reads`].
+    fn knows_head(&self, seq: u64) -> bool {
+        self.trust_lease_for_reads
+            && self
+                .leases
+                .as_ref()
+                .is_some_and(|leases| leases.knows_head(self.repo(), seq))
+    }
+
+    fn note_head(&self, seq: u64) {
+        if let Some(leases) = &self.leases {
+            leases.note_head(self.repo(), seq);
+        }
+    }
+
+    fn forget_head(&self) {
+        if let Some(leases) = &self.leases {
+            leases.forget_head(self.repo());
+        }
+    }
+
+    /// The create-only write of `entry`, read back when [`StoreSequence::reads_back`].
+    async fn append_entry(&self, entry: &LogEntry) -> Result<Append, AppendError> {
+        let repo = self.repo();
+        let name = log::entry_name(entry.seq);
+        let bytes = Bytes::from(format::encode_entry(entry));
+        let failed = |e| AppendError::unknown(LogError::storage(repo, "write", name.clone(), e));
+        match self
+            .storage
+            .put(repo, &name, bytes.clone().into(), PutMode::Create)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Append::Conflict),
+            Err(e) => return Err(failed(e)),
+        }
+        if !self.reads_back() {
+            return Ok(Append::Appended);
+        }
+        self.lease_just_taken.store(false, Ordering::Relaxed);
+        match self.stored_entry(entry.seq).await.map_err(failed)? {
+            Some(stored) if stored == bytes => Ok(Append::Appended),
+            _ => Ok(Append::Conflict),
+        }
     }
 
     /// Entry `seq` as stored, or `None`.
@@ -130,13 +185,20 @@ impl StateSequence for StoreSequence {
                 None => Newest::Absent,
             });
         };
-        // One request when nothing changed: a probe of the next entry.
+        // No request while this process holds the lease and knows the head; one when nothing
+        // changed: a probe of the next entry.
+        if self.knows_head(known.seq) {
+            return Ok(Newest::Unchanged);
+        }
         let Some(next) = log::fetch_entry(storage, repo, known.seq + 1).await? else {
+            self.note_head(known.seq);
             return Ok(Newest::Unchanged);
         };
         let mut state = known.clone();
         log::apply_logged(repo, &mut state, &next)?;
-        Ok(Newest::State(log::catch_up(storage, repo, state, 1).await?))
+        let state = log::catch_up(storage, repo, state, 1).await?;
+        self.note_head(state.seq);
+        Ok(Newest::State(state))
     }
 
     async fn check_writer(&self) -> Result<(), LogError> {
@@ -151,32 +213,18 @@ impl StateSequence for StoreSequence {
 
     async fn append(&self, base: &RepoState, entry: &LogEntry) -> Result<Append, AppendError> {
         debug_assert_eq!(entry.seq, base.seq + 1);
-        let repo = self.repo();
-        let name = log::entry_name(entry.seq);
-        let bytes = Bytes::from(format::encode_entry(entry));
-        let failed = |e| AppendError::unknown(LogError::storage(repo, "write", name.clone(), e));
-        match self
-            .storage
-            .put(repo, &name, bytes.clone().into(), PutMode::Create)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Append::Conflict),
-            Err(e) => return Err(failed(e)),
+        let appended = self.append_entry(entry).await;
+        match &appended {
+            Ok(Append::Appended) => self.note_head(entry.seq),
+            Ok(Append::Conflict) | Err(_) => self.forget_head(),
         }
-        if !self.reads_back() {
-            return Ok(Append::Appended);
-        }
-        self.lease_just_taken.store(false, Ordering::Relaxed);
-        match self.stored_entry(entry.seq).await.map_err(failed)? {
-            Some(stored) if stored == bytes => Ok(Append::Appended),
-            _ => Ok(Append::Conflict),
-        }
+        appended
     }
 
     async fn resolve(&self, _base: &RepoState, entry: &LogEntry) -> Result<Append, AppendError> {
         let repo = self.repo();
         let bytes = format::encode_entry(entry);
+        self.forget_head();
         match self.stored_entry(entry.seq).await {
             Ok(Some(stored)) if stored == bytes => Ok(Append::Appended),
             Ok(Some(_)) => Ok(Append::Conflict),
