@@ -157,14 +157,18 @@ pub async fn checkpoints_and_hint(storage: Arc<dyn Storage>) {
         .expect("hint")
         .expect("present");
     assert_eq!((hint.checkpoint, hint.seq), (Some(16), 21));
+    // Each commit publishes in a task of its own: on a loaded machine the task of entry 16 can
+    // run before that of entry 8, which then skips its checkpoint (a newer one exists).
     for seq in [8, 16] {
         let checkpoint = log::fetch_checkpoint(storage.as_ref(), name.as_str(), seq)
             .await
             .expect("read");
-        assert_eq!(
-            checkpoint.expect("stored").get("refs/heads/counter"),
-            Some(id(seq - 1))
-        );
+        match checkpoint {
+            Some(checkpoint) => {
+                assert_eq!(checkpoint.get("refs/heads/counter"), Some(id(seq - 1)))
+            }
+            None => assert!(seq < 16, "the newest checkpoint, {seq}, is missing"),
+        }
     }
     let report = verify_log(storage.as_ref(), name.as_str())
         .await
