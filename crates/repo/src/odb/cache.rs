@@ -1,6 +1,7 @@
 //! The two read caches, shared by every repository of a process ([`ReadCaches`]) so that their
-//! budget is the process's, whatever the number of repositories. Entries are keyed by container
-//! and pack; packs are immutable, so nothing in them ever goes stale.
+//! budget is the process's, whatever the number of repositories. Entries are keyed by a hash of
+//! the container's name ([`CacheSpace`]) and the pack; packs are immutable, so nothing in them
+//! ever goes stale.
 //!
 //! - [`BlockCache`]: fixed-size blocks of pack files, read with range GETs. Concurrent misses of
 //!   one block are merged into one request; a read spanning several cold blocks fetches up to
@@ -55,8 +56,30 @@ impl ReadCaches {
     }
 }
 
-/// A cached block: container, pack, block number.
-type BlockKey = (Arc<str>, PackId, u64);
+/// Where one database's entries live in the shared caches: its container, and a hash of the
+/// container's name in their keys (cheaper to hash and compare than the name, on every block
+/// and delta-base lookup). Two containers whose names hash alike share only entries of packs
+/// with the same id, that is of the same bytes.
+#[derive(Debug, Clone)]
+pub struct CacheSpace {
+    pub container: Arc<str>,
+    key: u64,
+}
+
+impl CacheSpace {
+    pub fn new(container: &str) -> CacheSpace {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        container.hash(&mut hasher);
+        CacheSpace {
+            container: container.into(),
+            key: hasher.finish(),
+        }
+    }
+}
+
+/// A cached block: container's key, pack, block number.
+type BlockKey = (u64, PackId, u64);
 
 pub struct BlockCache {
     blocks: Cache<BlockKey, Bytes>,
@@ -86,15 +109,12 @@ impl BlockCache {
     /// Caches all of a pack just stored (`bytes`, the whole file), as the blocks a read would
     /// fetch: the next push's thin-pack bases are usually objects of the previous push, which
     /// would otherwise be read back from storage at once.
-    pub async fn seed(&self, container: &Arc<str>, pack: PackId, bytes: Bytes) {
+    pub async fn seed(&self, space: &CacheSpace, pack: PackId, bytes: Bytes) {
         let block = self.block_bytes as usize;
         for (number, start) in (0..bytes.len()).step_by(block).enumerate() {
             let end = (start + block).min(bytes.len());
             self.blocks
-                .insert(
-                    (Arc::clone(container), pack, number as u64),
-                    bytes.slice(start..end),
-                )
+                .insert((space.key, pack, number as u64), bytes.slice(start..end))
                 .await;
         }
     }
@@ -103,14 +123,15 @@ impl BlockCache {
     async fn block(
         &self,
         storage: &dyn Storage,
-        container: &Arc<str>,
+        space: &CacheSpace,
         pack: &LoadedPack,
         number: u64,
     ) -> Result<Bytes> {
         let start = number * self.block_bytes;
         let end = (start + self.block_bytes).min(pack.size);
+        let container = &*space.container;
         self.blocks
-            .try_get_with((Arc::clone(container), pack.id, number), async {
+            .try_get_with((space.key, pack.id, number), async {
                 storage
                     .get_range(container, &pack.pack_name, start..end)
                     .await
@@ -132,7 +153,7 @@ impl BlockCache {
     pub fn read<'a>(
         &'a self,
         storage: &'a dyn Storage,
-        container: &'a Arc<str>,
+        space: &'a CacheSpace,
         pack: &'a LoadedPack,
         range: Range<u64>,
         concurrency: usize,
@@ -148,7 +169,7 @@ impl BlockCache {
             .map(move |number| {
                 let range = range.clone();
                 async move {
-                    let block = self.block(storage, container, pack, number).await?;
+                    let block = self.block(storage, space, pack, number).await?;
                     let block_start = number * self.block_bytes;
                     let from = range.start.saturating_sub(block_start) as usize;
                     let to = (range.end - block_start).min(self.block_bytes) as usize;
@@ -172,11 +193,11 @@ impl BlockCache {
     pub async fn read_small(
         &self,
         storage: &dyn Storage,
-        container: &Arc<str>,
+        space: &CacheSpace,
         pack: &LoadedPack,
         range: Range<u64>,
     ) -> Result<Bytes> {
-        let mut pieces = std::pin::pin!(self.read(storage, container, pack, range, 2));
+        let mut pieces = std::pin::pin!(self.read(storage, space, pack, range, 2));
         let mut parts = Vec::new();
         while let Some(part) = pieces.next().await {
             parts.push(part?);
@@ -192,9 +213,9 @@ impl BlockCache {
 /// eviction queues), counted against its capacity: its entries are often a few hundred bytes.
 const ENTRY_OVERHEAD: usize = 256;
 
-/// Resolved delta bases by (container, pack, offset), bounded in bytes.
+/// Resolved delta bases by (container's key, pack, offset), bounded in bytes.
 pub struct DeltaBaseCache {
-    objects: Cache<(Arc<str>, PackId, u64), Object>,
+    objects: Cache<(u64, PackId, u64), Object>,
     /// Objects larger than this are not kept (one would evict everything else).
     max_object: u64,
 }
@@ -212,16 +233,14 @@ impl DeltaBaseCache {
         }
     }
 
-    pub async fn get(&self, container: &Arc<str>, pack: PackId, offset: u64) -> Option<Object> {
-        self.objects
-            .get(&(Arc::clone(container), pack, offset))
-            .await
+    pub async fn get(&self, space: &CacheSpace, pack: PackId, offset: u64) -> Option<Object> {
+        self.objects.get(&(space.key, pack, offset)).await
     }
 
-    pub async fn insert(&self, container: &Arc<str>, pack: PackId, offset: u64, object: &Object) {
+    pub async fn insert(&self, space: &CacheSpace, pack: PackId, offset: u64, object: &Object) {
         if (object.data.len() as u64) <= self.max_object {
             self.objects
-                .insert((Arc::clone(container), pack, offset), object.clone())
+                .insert((space.key, pack, offset), object.clone())
                 .await;
         }
     }

@@ -316,7 +316,7 @@ impl ObjectDb {
                 let id = PackId(finished.checksum);
                 self.caches
                     .blocks
-                    .seed(&self.container, id, Bytes::from(bytes))
+                    .seed(&self.space, id, Bytes::from(bytes))
                     .await;
             }
             Ok(_) => {}
@@ -336,13 +336,13 @@ impl ObjectDb {
             let payload = PutPayload::File(path.clone());
             match self
                 .storage
-                .put(&self.container, &name, payload, PutMode::Create)
+                .put(&self.space.container, &name, payload, PutMode::Create)
                 .await
             {
                 Ok(_) => Ok(()),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
                 Err(e) => Err(OdbError::storage(
-                    format!("uploading {}/{name}", self.container),
+                    format!("uploading {}/{name}", self.space.container),
                     e,
                 )),
             }

@@ -50,6 +50,7 @@ pub use error::{OdbError, OdbErrorKind, Result};
 pub use ingest::{IngestLimits, IngestProgress, IngestStage, IngestedPack};
 pub use meta::{CommitInfo, TagInfo};
 
+use cache::CacheSpace;
 pub use cache::ReadCaches;
 use pack::{LoadedPack, PackSet};
 
@@ -110,7 +111,8 @@ impl Default for OdbOptions {
 /// A repository's objects, shared by all its sessions (`Arc<ObjectDb>`).
 pub struct ObjectDb {
     storage: Arc<dyn Storage>,
-    container: Arc<str>,
+    /// The container, and its key in the shared caches.
+    space: CacheSpace,
     options: OdbOptions,
     /// Replaced whole when packs are added, so a lookup works on one consistent set.
     packs: RwLock<Arc<PackSet>>,
@@ -125,7 +127,7 @@ pub struct ObjectDb {
 impl std::fmt::Debug for ObjectDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectDb")
-            .field("container", &self.container)
+            .field("container", &self.space.container)
             .field("packs", &self.snapshot().packs.len())
             .finish_non_exhaustive()
     }
@@ -158,7 +160,7 @@ impl ObjectDb {
         let db = ObjectDb {
             caches,
             storage,
-            container: container.into(),
+            space: CacheSpace::new(&container),
             options,
             packs: RwLock::new(Arc::new(PackSet::default())),
             loading: Mutex::new(HashMap::new()),
@@ -214,7 +216,7 @@ impl ObjectDb {
             loading.entry(id).or_default().clone()
         };
         cell.get_or_try_init(|| async {
-            LoadedPack::load(&*self.storage, &self.container, id)
+            LoadedPack::load(&*self.storage, &self.space.container, id)
                 .await
                 .map(Arc::new)
         })

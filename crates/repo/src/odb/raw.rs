@@ -184,7 +184,7 @@ impl ObjectDb {
         let bytes = if cached {
             let mut pieces = std::pin::pin!(self.caches.blocks.read(
                 &*self.storage,
-                &self.container,
+                &self.space,
                 pack,
                 range.clone(),
                 self.options.concurrency,
@@ -199,13 +199,13 @@ impl ObjectDb {
             }
         } else {
             self.storage
-                .get_range(&self.container, &pack.pack_name, range.clone())
+                .get_range(&self.space.container, &pack.pack_name, range.clone())
                 .await
                 .map_err(|e| {
                     OdbError::storage(
                         format!(
                             "reading bytes {}..{} of {}/{}",
-                            range.start, range.end, self.container, pack.pack_name
+                            range.start, range.end, self.space.container, pack.pack_name
                         ),
                         e,
                     )

@@ -35,11 +35,7 @@ impl ObjectDb {
         let mut offset = offset;
         let mut object = loop {
             if !chain.is_empty()
-                && let Some(hit) = self
-                    .caches
-                    .bases
-                    .get(&self.container, pack.id, offset)
-                    .await
+                && let Some(hit) = self.caches.bases.get(&self.space, pack.id, offset).await
             {
                 break hit;
             }
@@ -51,7 +47,7 @@ impl ObjectDb {
                     if !chain.is_empty() {
                         self.caches
                             .bases
-                            .insert(&self.container, pack.id, offset, &object)
+                            .insert(&self.space, pack.id, offset, &object)
                             .await;
                     }
                     break object;
@@ -94,7 +90,7 @@ impl ObjectDb {
             if !chain.is_empty() {
                 self.caches
                     .bases
-                    .insert(&self.container, pack.id, offset, &object)
+                    .insert(&self.space, pack.id, offset, &object)
                     .await;
             }
         }
@@ -122,7 +118,7 @@ impl ObjectDb {
             .blocks
             .read_small(
                 &*self.storage,
-                &self.container,
+                &self.space,
                 pack,
                 offset..end.min(offset + MAX_ENTRY_HEADER_LEN as u64),
             )
@@ -159,7 +155,7 @@ impl ObjectDb {
         let range = offset + header.len as u64..pack.entry_end(offset);
         let mut pieces = std::pin::pin!(self.caches.blocks.read(
             &*self.storage,
-            &self.container,
+            &self.space,
             pack,
             range,
             self.options.concurrency,
