@@ -60,14 +60,7 @@ pub fn run(command: &mut Command) -> anyhow::Result<String> {
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {command:?}"))?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    stdout_of(command, output)
 }
 
 /// [`run`], with `input` written to the command's standard input.
@@ -82,6 +75,11 @@ pub fn run_with_input(command: &mut Command, input: &str) -> anyhow::Result<Stri
     stdin.write_all(input.as_bytes())?;
     drop(stdin);
     let output = child.wait_with_output()?;
+    stdout_of(command, output)
+}
+
+/// The standard output of `command`, which ended with `output`; its stderr if it failed.
+fn stdout_of(command: &Command, output: std::process::Output) -> anyhow::Result<String> {
     if !output.status.success() {
         bail!(
             "{command:?} failed ({}): {}",

@@ -288,8 +288,10 @@ impl ObjectDb {
 
         let dir_path = dir.path().to_path_buf();
         let finished = blocking(move || resolver.finish(&dir_path)).await?;
-        self.upload(&finished).await?;
-        self.seed_cache(&finished).await;
+        // The cache is filled while the files upload (a pack whose upload fails is in no state,
+        // so its cached blocks are never read).
+        let (uploaded, ()) = futures::join!(self.upload(&finished), self.seed_cache(&finished));
+        uploaded?;
         let Finished {
             checksum,
             index,
