@@ -1,6 +1,6 @@
 //! The object database: a repository's objects as immutable packs in one storage container,
 //! `objects/pack/pack-<sha>.pack` with its `.idx` (git's v2 index) and `.meta` (our per-pack
-//! metadata: types, sizes, commit parents/trees/times, tag targets; see [`meta`]).
+//! metadata: types, sizes, commit parents/trees/times, tag targets; see [`index::meta`]).
 //!
 //! [`ObjectDb`] keeps every known pack's index and metadata in memory (about 40 bytes per
 //! object) and reads pack bytes through a block cache with ranged GETs; it is shared by all
@@ -8,10 +8,13 @@
 //! which packs are live is not its business — the ref log decides, and tells it through
 //! [`ObjectDb::add_packs`].
 //!
-//! Files by concern: [`entry`] (pack and entry headers), [`inflate`] (bounded zlib), [`delta`]
-//! (delta application), [`idx`] (index files), [`meta`] and [`object_links`] (metadata), [`scan`]
-//! and [`resolve`] (the two ingest passes), [`ingest`] (the pipeline and upload), [`pack`] (a
-//! loaded pack), [`cache`] and [`read`] (reading objects).
+//! Files by pipeline stage, in folders whose dependencies point one way, as gix-pack's do:
+//! [`format`](mod@format) (pure bytes, no IO: pack and entry headers, bounded zlib, delta
+//! application, commit and tag fields), [`index`] (the per-pack `.idx` and `.meta`, encoded and
+//! decoded; on `format`), [`read`] (a loaded pack and the pack set, the caches, reading objects,
+//! and [`raw`] entries; on `index` and `format`) and [`ingest`] (limits and progress, the scan
+//! and resolve passes, the pipeline and upload; on all three). [`error`] is shared by all.
+//! [`ObjectDb`] and its lookups stay here; `read` and `ingest` add their methods to it.
 //!
 //! Packs are written without `gix-pack`: its `Bundle::write_to_directory` offers no hook to see
 //! each resolved object (the `.meta` would need a second full pass), inflates a zlib bomb to
@@ -19,20 +22,13 @@
 //! compressed entry in memory, and reports failures as messages rather than the variants a
 //! push must be refused with. The formats are small and real `git` checks our output in tests.
 
-mod cache;
-mod delta;
-mod entry;
 mod error;
-mod idx;
-mod inflate;
+mod format;
+mod index;
 mod ingest;
-mod meta;
-mod object_links;
-mod pack;
-pub mod raw;
 mod read;
-mod resolve;
-mod scan;
+
+pub use read::raw;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,14 +41,15 @@ use gix_object::Kind;
 use swiftgit_storage::Storage;
 use tokio::sync::OnceCell;
 
-pub use cache::MIN_BLOCK_BYTES;
 pub use error::{OdbError, OdbErrorKind, Result};
+pub use index::meta::{CommitInfo, TagInfo};
 pub use ingest::{IngestLimits, IngestProgress, IngestStage, IngestedPack};
-pub use meta::{CommitInfo, TagInfo};
+pub use read::cache::MIN_BLOCK_BYTES;
 
-use cache::CacheSpace;
-pub use cache::ReadCaches;
-use pack::{LoadedPack, PackSet};
+use format::object_links;
+use read::cache::CacheSpace;
+pub use read::cache::ReadCaches;
+use read::pack::{LoadedPack, PackSet};
 
 use crate::PackId;
 

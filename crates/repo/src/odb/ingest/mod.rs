@@ -1,9 +1,12 @@
-//! Ingest: a pushed pack stream becomes a stored, indexed pack.
+//! Ingest: a pushed pack stream becomes a stored, indexed pack. This folder holds the pipeline
+//! and upload (here) and its two passes over the pack, [`scan`] and [`resolve`]. It builds on
+//! [`read`](super::read) (the packs a thin pack's bases come from), [`index`](super::index) and
+//! [`format`](super::format); nothing there depends on it.
 //!
-//! 1. The stream is spooled to a temporary file while a blocking thread scans it
-//!    ([`scan`](super::scan)): memory stays flat whatever the pack's size, `max_pack_bytes` is
-//!    enforced as bytes arrive, and a malformed pack fails at its first bad byte.
-//! 2. A blocking thread resolves every object ([`resolve`](super::resolve)), hashing each one.
+//! 1. The stream is spooled to a temporary file while a blocking thread scans it ([`scan`]):
+//!    memory stays flat whatever the pack's size, `max_pack_bytes` is enforced as bytes arrive,
+//!    and a malformed pack fails at its first bad byte.
+//! 2. A blocking thread resolves every object ([`resolve`]), hashing each one.
 //! 3. A thin pack's missing bases are read from the repository *between* blocking phases, with
 //!    ordinary async reads (up to `concurrency` at once, in batches of at most 64 MiB), then
 //!    handed to the resolver. We pre-read rather than call `Handle::block_on` from inside the
@@ -23,12 +26,15 @@ use swiftgit_storage::{ErrorKind, PutMode, PutPayload};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
-use super::error::{OdbError, Result};
-use super::meta::{CommitInfo, TagInfo};
-use super::pack::{LoadedPack, PackSet};
-use super::resolve::{Finished, Resolver};
-use super::{Object, ObjectDb, ObjectHeader, scan};
+mod resolve;
+mod scan;
+
 use crate::PackId;
+use crate::odb::error::{OdbError, Result};
+use crate::odb::index::meta::{CommitInfo, TagInfo};
+use crate::odb::read::pack::{LoadedPack, PackSet};
+use crate::odb::{Object, ObjectDb, ObjectHeader};
+use resolve::{Finished, Resolver};
 
 /// Bytes read from the client per chunk.
 const FEED_CHUNK: usize = 64 * 1024;
@@ -307,8 +313,9 @@ impl ObjectDb {
         })
     }
 
-    /// Puts a small pack just stored in the block cache (see [`super::cache::BlockCache::seed`]).
-    /// Best effort: a spool that cannot be read back only costs a later read.
+    /// Puts a small pack just stored in the block cache (see
+    /// [`BlockCache::seed`](crate::odb::read::cache::BlockCache::seed)). Best effort: a spool
+    /// that cannot be read back only costs a later read.
     async fn seed_cache(&self, finished: &Finished) {
         if !self.caches.blocks.seeds(finished.meta.pack_size) {
             return;

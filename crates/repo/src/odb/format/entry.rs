@@ -5,7 +5,7 @@
 use gix_hash::ObjectId;
 use gix_object::Kind;
 
-use super::error::{OdbError, Result};
+use crate::odb::error::{OdbError, Result};
 
 /// Size of the pack header: `PACK`, version, object count.
 pub const PACK_HEADER_LEN: usize = 12;

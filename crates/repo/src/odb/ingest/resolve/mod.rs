@@ -27,15 +27,15 @@ mod finish;
 
 pub use finish::Finished;
 
-use super::delta;
-use super::entry::{HASH_LEN, ObjectHasher, hash_object, kind_code, kind_from_code};
-use super::error::{OdbError, Result};
-use super::inflate::Inflater;
-use super::ingest::{IngestLimits, IngestProgress, IngestStage};
-use super::meta::MetaBuilder;
-use super::object_links::{for_each_tree_entry, parse_commit, parse_tag};
-use super::pack::PackSet;
 use super::scan::{OFS_DELTA, REF_DELTA, ScannedEntry, ScannedPack, inflate_error};
+use super::{IngestLimits, IngestProgress, IngestStage};
+use crate::odb::error::{OdbError, Result};
+use crate::odb::format::delta;
+use crate::odb::format::entry::{HASH_LEN, ObjectHasher, hash_object, kind_code, kind_from_code};
+use crate::odb::format::inflate::Inflater;
+use crate::odb::format::object_links::{for_each_tree_entry, parse_commit, parse_tag};
+use crate::odb::index::meta::MetaBuilder;
+use crate::odb::read::pack::PackSet;
 
 /// Blobs above this size that no OFS_DELTA uses as a base are hashed while streaming.
 const STREAM_BLOBS_ABOVE: u64 = 1 << 20;
@@ -178,7 +178,7 @@ impl Resolver {
 
     /// Appends each of `bases` (objects from the repository) that deltas still wait for to the
     /// pack, and resolves those deltas.
-    pub fn resolve_external(&mut self, bases: Vec<(ObjectId, super::Object)>) -> Result<()> {
+    pub fn resolve_external(&mut self, bases: Vec<(ObjectId, crate::odb::Object)>) -> Result<()> {
         let mut stack = Vec::new();
         for (id, object) in bases {
             let raw: [u8; HASH_LEN] = id.as_slice().try_into().expect("holds: SHA-1 ids");

@@ -8,11 +8,11 @@ use futures::StreamExt;
 use gix_hash::ObjectId;
 use swiftgit_storage::{ErrorKind, GetResult, Storage, StorageError};
 
-use super::entry::HASH_LEN;
-use super::error::{OdbError, Result};
-use super::idx::PackIndex;
-use super::meta::PackMeta;
 use crate::PackId;
+use crate::odb::error::{OdbError, Result};
+use crate::odb::format::entry::HASH_LEN;
+use crate::odb::index::idx::PackIndex;
+use crate::odb::index::meta::PackMeta;
 
 pub struct LoadedPack {
     pub id: PackId,

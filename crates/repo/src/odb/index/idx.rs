@@ -15,7 +15,7 @@ use std::io::Write;
 
 use gix_hash::ObjectId;
 
-use super::entry::HASH_LEN;
+use crate::odb::format::entry::HASH_LEN;
 
 const MAGIC: [u8; 4] = [0xff, b't', b'O', b'c'];
 const HEADER_LEN: usize = 8 + 256 * 4;

@@ -12,10 +12,12 @@ use std::io::{BufWriter, Read, Write};
 
 use gix_hash::ObjectId;
 
-use super::entry::{EntryKind, HASH_LEN, PACK_HEADER_LEN, parse_entry_header, parse_pack_header};
-use super::error::{OdbError, Result};
-use super::inflate::{InflateError, Inflater};
-use super::ingest::{IngestLimits, IngestProgress, IngestStage};
+use super::{IngestLimits, IngestProgress, IngestStage};
+use crate::odb::error::{OdbError, Result};
+use crate::odb::format::entry::{
+    EntryKind, HASH_LEN, PACK_HEADER_LEN, parse_entry_header, parse_pack_header,
+};
+use crate::odb::format::inflate::{InflateError, Inflater};
 
 /// Input read-ahead.
 const READ_CHUNK: usize = 128 * 1024;
@@ -247,7 +249,7 @@ fn scan_entry(
         });
     }
     let (type_code, base) = match header.kind {
-        EntryKind::Base(kind) => (super::entry::kind_code(kind), 0),
+        EntryKind::Base(kind) => (crate::odb::format::entry::kind_code(kind), 0),
         EntryKind::OfsDelta { base_offset } => (OFS_DELTA, base_offset),
         EntryKind::RefDelta { base_id } => {
             ref_bases.push(

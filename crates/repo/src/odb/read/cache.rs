@@ -18,10 +18,10 @@ use futures::{Stream, StreamExt};
 use moka::future::Cache;
 use swiftgit_storage::{Storage, StorageError};
 
-use super::error::{OdbError, Result};
 use super::pack::LoadedPack;
-use super::{Object, OdbOptions};
 use crate::PackId;
+use crate::odb::error::{OdbError, Result};
+use crate::odb::{Object, OdbOptions};
 
 /// Blocks are at least this large, whatever `chunk_length` says. The seed's default of 12 228
 /// bytes would cost one Swift round trip (milliseconds) per 12 KB: a commit walk touches a few
@@ -32,8 +32,8 @@ pub const MIN_BLOCK_BYTES: u64 = 64 * 1024;
 
 /// The block and delta-base caches of one process (see the module doc).
 pub struct ReadCaches {
-    pub(super) blocks: BlockCache,
-    pub(super) bases: DeltaBaseCache,
+    pub(in crate::odb) blocks: BlockCache,
+    pub(in crate::odb) bases: DeltaBaseCache,
 }
 
 impl std::fmt::Debug for ReadCaches {

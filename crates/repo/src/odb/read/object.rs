@@ -9,11 +9,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::entry::{EntryHeader, EntryKind, MAX_ENTRY_HEADER_LEN, parse_entry_header};
-use super::error::{OdbError, Result};
-use super::inflate::Inflater;
 use super::pack::{LoadedPack, PackSet};
-use super::{Object, ObjectDb, delta};
+use crate::odb::error::{OdbError, Result};
+use crate::odb::format::delta;
+use crate::odb::format::entry::{EntryHeader, EntryKind, MAX_ENTRY_HEADER_LEN, parse_entry_header};
+use crate::odb::format::inflate::Inflater;
+use crate::odb::{Object, ObjectDb};
 
 fn corrupt(pack: &LoadedPack, detail: String) -> OdbError {
     OdbError::CorruptStored {
@@ -24,7 +25,7 @@ fn corrupt(pack: &LoadedPack, detail: String) -> OdbError {
 
 impl ObjectDb {
     /// The object whose entry is at `offset` in `pack`, deltas resolved.
-    pub(super) async fn read_at(
+    pub(in crate::odb) async fn read_at(
         &self,
         packs: &PackSet,
         pack: &Arc<LoadedPack>,
@@ -99,7 +100,7 @@ impl ObjectDb {
 
     /// The type and size of the object at `offset`: from the entry header for a whole object,
     /// else the delta's result size and the type at the bottom of the chain.
-    pub(super) async fn header_at(
+    pub(in crate::odb) async fn header_at(
         &self,
         packs: &PackSet,
         pack: &Arc<LoadedPack>,

@@ -4,7 +4,7 @@
 //! parents and committer time; for every tag its target and the target's type.
 //!
 //! Trees are not copied here: their entries, undeltified, would be most of a repository's
-//! history again. A walk reads trees through [`ObjectDb::find`](super::ObjectDb::find), whose
+//! history again. A walk reads trees through [`ObjectDb::find`](crate::odb::ObjectDb::find), whose
 //! block cache and delta-base cache make that cheap for the clustered, heavily deltified trees
 //! that git packs write.
 //!
@@ -25,7 +25,7 @@ use std::io::Write;
 use gix_hash::ObjectId;
 use gix_object::Kind;
 
-use super::entry::{HASH_LEN, kind_code, kind_from_code};
+use crate::odb::format::entry::{HASH_LEN, kind_code, kind_from_code};
 
 const MAGIC: &[u8; 4] = b"SGPM";
 const VERSION: u32 = 1;

@@ -18,13 +18,15 @@ use bytes::Bytes;
 use futures::StreamExt;
 use gix_hash::ObjectId;
 
-pub use super::entry::{EntryHeader, EntryKind, MAX_ENTRY_HEADER_LEN, parse_entry_header};
+pub use crate::odb::format::entry::{
+    EntryHeader, EntryKind, MAX_ENTRY_HEADER_LEN, parse_entry_header,
+};
 
-use super::ObjectDb;
-use super::entry::{HASH_LEN, PACK_HEADER_LEN};
-use super::error::{OdbError, Result};
 use super::pack::{LoadedPack, PackSet};
 use crate::PackId;
+use crate::odb::ObjectDb;
+use crate::odb::error::{OdbError, Result};
+use crate::odb::format::entry::{HASH_LEN, PACK_HEADER_LEN};
 
 /// Where one object's entry is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use gix_hash::ObjectId;
 use gix_object::Kind;
 
 use super::entry::HASH_LEN;
-use super::meta::{CommitInfo, TagInfo};
+use crate::odb::index::meta::{CommitInfo, TagInfo};
 
 fn header_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let end = data

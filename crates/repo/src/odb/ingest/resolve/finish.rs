@@ -10,11 +10,11 @@ use gix_hash::ObjectId;
 use gix_object::Kind;
 
 use super::Resolver;
-use crate::odb::entry::{HASH_LEN, encode_base_header, encode_pack_header, kind_code};
 use crate::odb::error::{OdbError, Result};
-use crate::odb::idx::{self, IndexEntry, PackIndex};
-use crate::odb::meta::PackMeta;
-use crate::odb::scan::ScannedEntry;
+use crate::odb::format::entry::{HASH_LEN, encode_base_header, encode_pack_header, kind_code};
+use crate::odb::index::idx::{self, IndexEntry, PackIndex};
+use crate::odb::index::meta::PackMeta;
+use crate::odb::ingest::scan::ScannedEntry;
 
 /// What ingest uploads and returns.
 pub struct Finished {
