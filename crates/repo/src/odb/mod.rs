@@ -42,7 +42,7 @@ use swiftgit_storage::Storage;
 use tokio::sync::OnceCell;
 
 pub use error::{OdbError, OdbErrorKind, Result};
-pub use index::meta::{CommitInfo, TagInfo};
+pub use format::object_links::{CommitInfo, TagInfo};
 pub use ingest::{IngestLimits, IngestProgress, IngestStage, IngestedPack};
 pub use read::cache::MIN_BLOCK_BYTES;
 

@@ -7,7 +7,22 @@ use gix_hash::ObjectId;
 use gix_object::Kind;
 
 use super::entry::HASH_LEN;
-use crate::odb::index::meta::{CommitInfo, TagInfo};
+
+/// What a commit walk needs of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub tree: ObjectId,
+    pub parents: Vec<ObjectId>,
+    /// Committer time, seconds since the epoch (0 if unparsable).
+    pub time: i64,
+}
+
+/// What peeling needs of an annotated tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagInfo {
+    pub target: ObjectId,
+    pub target_kind: Kind,
+}
 
 fn header_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let end = data

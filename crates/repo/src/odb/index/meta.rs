@@ -26,25 +26,10 @@ use gix_hash::ObjectId;
 use gix_object::Kind;
 
 use crate::odb::format::entry::{HASH_LEN, kind_code, kind_from_code};
+use crate::odb::format::object_links::{CommitInfo, TagInfo};
 
 const MAGIC: &[u8; 4] = b"SGPM";
 const VERSION: u32 = 1;
-
-/// What a commit walk needs of a commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitInfo {
-    pub tree: ObjectId,
-    pub parents: Vec<ObjectId>,
-    /// Committer time, seconds since the epoch (0 if unparsable).
-    pub time: i64,
-}
-
-/// What peeling needs of an annotated tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TagInfo {
-    pub target: ObjectId,
-    pub target_kind: Kind,
-}
 
 #[derive(Debug, Clone)]
 struct CommitRecord {

@@ -1,7 +1,9 @@
 //! Ingest: a pushed pack stream becomes a stored, indexed pack. This folder holds the pipeline
-//! and upload (here) and its two passes over the pack, [`scan`] and [`resolve`]. It builds on
-//! [`read`](super::read) (the packs a thin pack's bases come from), [`index`](super::index) and
-//! [`format`](super::format); nothing there depends on it.
+//! and upload (here), its two passes over the pack, [`scan`] and [`resolve`], and [`limits`]
+//! (the limits and progress types that the passes share with the pipeline, kept apart so that
+//! the passes do not depend on it). It builds on [`read`](super::read) (the packs a thin pack's
+//! bases come from), [`index`](super::index) and [`format`](super::format); nothing there
+//! depends on it.
 //!
 //! 1. The stream is spooled to a temporary file while a blocking thread scans it ([`scan`]):
 //!    memory stays flat whatever the pack's size, `max_pack_bytes` is enforced as bytes arrive,
@@ -26,13 +28,16 @@ use swiftgit_storage::{ErrorKind, PutMode, PutPayload};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+mod limits;
 mod resolve;
 mod scan;
 
+pub use limits::{IngestLimits, IngestProgress, IngestStage};
+
 use crate::PackId;
 use crate::odb::error::{OdbError, Result};
-use crate::odb::index::meta::{CommitInfo, TagInfo};
-use crate::odb::read::pack::{LoadedPack, PackSet};
+use crate::odb::format::object_links::{CommitInfo, TagInfo};
+use crate::odb::read::pack::LoadedPack;
 use crate::odb::{Object, ObjectDb, ObjectHeader};
 use resolve::{Finished, Resolver};
 
@@ -42,53 +47,6 @@ const FEED_CHUNK: usize = 64 * 1024;
 const FEED_QUEUE: usize = 16;
 /// Thin-pack bases held in memory at once (one batch).
 const THIN_BATCH_BYTES: u64 = 64 << 20;
-
-/// Bounds on what a push may send.
-#[derive(Debug, Clone)]
-pub struct IngestLimits {
-    /// Largest pack accepted, in bytes. Default 4 GiB.
-    pub max_pack_bytes: u64,
-    /// Largest single object (and delta result). An object is held in memory only when it is a
-    /// delta or a delta base (large lone blobs stream), so this bounds ingest memory. Default
-    /// 1 GiB.
-    pub max_object_bytes: u64,
-    /// Longest delta chain accepted. Default 10 000: git writes chains of at most 50
-    /// (`pack.depth`), 250 with `gc --aggressive` before git 2.18, but other writers and old
-    /// repacks go deeper and git itself accepts any depth on receive; so the limit is far
-    /// beyond what real packs hold, while still bounding how many inflates one cold read of a
-    /// stored object may take. Chains are resolved without recursion at any depth.
-    pub max_delta_depth: u32,
-}
-
-impl Default for IngestLimits {
-    fn default() -> Self {
-        IngestLimits {
-            max_pack_bytes: 4 << 30,
-            max_object_bytes: 1 << 30,
-            max_delta_depth: 10_000,
-        }
-    }
-}
-
-/// Which phase a progress report is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IngestStage {
-    /// Objects scanned as the pack arrives (`total` from the pack header).
-    Receiving,
-    /// Objects resolved and hashed (`total` grows if a thin pack's bases are appended).
-    Resolving,
-}
-
-/// Receives ingest progress, e.g. to send git's "Resolving deltas" lines on the side band.
-/// Called from a worker thread after every object: keep it cheap (store to atomics).
-pub trait IngestProgress: Send + Sync {
-    fn report(&self, stage: IngestStage, done: u64, total: u64);
-}
-
-/// No progress reporting.
-impl IngestProgress for () {
-    fn report(&self, _: IngestStage, _: u64, _: u64) {}
-}
 
 /// A pack that ingest has verified and stored, not yet part of the repository.
 #[derive(Debug)]
@@ -361,15 +319,6 @@ impl ObjectDb {
             .into_iter()
             .collect::<Result<Vec<()>>>()
             .map(drop)
-    }
-
-    pub(super) fn snapshot(&self) -> Arc<PackSet> {
-        Arc::clone(
-            &self
-                .packs
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
     }
 }
 

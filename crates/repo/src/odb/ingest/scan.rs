@@ -12,7 +12,7 @@ use std::io::{BufWriter, Read, Write};
 
 use gix_hash::ObjectId;
 
-use super::{IngestLimits, IngestProgress, IngestStage};
+use super::limits::{IngestLimits, IngestProgress, IngestStage};
 use crate::odb::error::{OdbError, Result};
 use crate::odb::format::entry::{
     EntryKind, HASH_LEN, PACK_HEADER_LEN, parse_entry_header, parse_pack_header,

@@ -24,6 +24,15 @@ fn corrupt(pack: &LoadedPack, detail: String) -> OdbError {
 }
 
 impl ObjectDb {
+    pub(in crate::odb) fn snapshot(&self) -> Arc<PackSet> {
+        Arc::clone(
+            &self
+                .packs
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
     /// The object whose entry is at `offset` in `pack`, deltas resolved.
     pub(in crate::odb) async fn read_at(
         &self,

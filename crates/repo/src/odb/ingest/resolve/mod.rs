@@ -27,8 +27,8 @@ mod finish;
 
 pub use finish::Finished;
 
+use super::limits::{IngestLimits, IngestProgress, IngestStage};
 use super::scan::{OFS_DELTA, REF_DELTA, ScannedEntry, ScannedPack, inflate_error};
-use super::{IngestLimits, IngestProgress, IngestStage};
 use crate::odb::error::{OdbError, Result};
 use crate::odb::format::delta;
 use crate::odb::format::entry::{HASH_LEN, ObjectHasher, hash_object, kind_code, kind_from_code};
