@@ -20,8 +20,8 @@ pub mod seed;
 pub use gix_hash::ObjectId;
 pub use name::{RepoName, RepoNameError};
 pub use refs::{
-    CommitError, Expected, Head, LogError, New, RefName, RefTransaction, RefUpdate, Rejection,
-    RepoState,
+    CommitError, Expected, Head, LogError, New, RefName, RefTransaction, RefUpdate, RefValues,
+    Rejection, RepoState,
 };
 pub use repository::{Committed, Existing, RepoError, Repository, RepositoryOptions};
 

@@ -19,7 +19,7 @@ use swiftgit_repo::odb::{
     IngestLimits, IngestProgress, IngestedPack, ObjectDb, OdbError, OdbOptions, ReadCaches,
 };
 use swiftgit_repo::refs::{LogError, RepoState};
-use swiftgit_repo::{ObjectId, RepoError, RepoName, Repository, RepositoryOptions};
+use swiftgit_repo::{ObjectId, PackId, RepoError, RepoName, Repository, RepositoryOptions};
 use swiftgit_storage::Storage;
 use tokio::io::AsyncRead;
 use tokio::sync::OnceCell;
@@ -94,11 +94,11 @@ impl RepoHandle {
     }
 
     /// The object database, once it holds every pack of `state` (loading those it lacks, or
-    /// waiting for the background load of them).
+    /// waiting for the background load of them) and no pack a newer state retired.
     pub async fn objects(&self, state: &RepoState) -> Result<&ObjectDb, RegistryError> {
-        let packs: Vec<_> = state.packs().iter().copied().collect();
+        let packs = self.live_packs(state);
         self.odb
-            .add_packs(&packs)
+            .set_packs(&packs)
             .await
             .map_err(|error| RegistryError::Odb {
                 repo: self.repo.name().to_string(),
@@ -116,10 +116,23 @@ impl RepoHandle {
         limits: &IngestLimits,
         progress: Arc<dyn IngestProgress>,
     ) -> Result<IngestedPack, OdbError> {
-        let live: Vec<_> = state.packs().iter().copied().collect();
+        let live = self.live_packs(state);
         self.odb
             .ingest_with_bases(pack, limits, progress, &live)
             .await
+    }
+
+    /// The packs of `state`, or of the newest state this process knows if that is newer: a
+    /// session that read its state before a repack must not load the packs the repack
+    /// retired (their files go after a grace period), and the new packs hold its objects.
+    fn live_packs(&self, state: &RepoState) -> Vec<PackId> {
+        let newest = self.repo.state();
+        let live = if newest.seq() > state.seq() {
+            newest.as_ref()
+        } else {
+            state
+        };
+        live.packs().iter().copied().collect()
     }
 
     /// Makes a pack that a push just committed readable, without downloading its index.
@@ -131,7 +144,7 @@ impl RepoHandle {
     /// of its own: it goes on if the session that started it ends, and a failure is only
     /// logged (the session that needs the objects tries again and reports it).
     fn prefetch(&self, state: &RepoState) {
-        let packs: Vec<_> = state.packs().iter().copied().collect();
+        let packs = self.live_packs(state);
         if self.odb.missing(&packs).is_empty() {
             return;
         }

@@ -106,7 +106,7 @@ pub async fn run(
 
 /// The object database's cache settings from `[swift]` (the seed's `cache_length`, the block
 /// cache of the whole process, `chunk_length`, `concurrency`); defaults for a local directory.
-fn odb_options(config: &Config) -> OdbOptions {
+pub(crate) fn odb_options(config: &Config) -> OdbOptions {
     match &config.storage {
         StorageConfig::Swift(swift) => OdbOptions {
             cache_bytes: (swift.cache_length_mib as u64) << 20,

@@ -6,9 +6,11 @@ mod backend;
 mod cache_settings;
 mod coordinator_settings;
 mod daemon;
+mod gc;
 mod http_server;
 mod http_settings;
 mod init;
+mod maintenance_settings;
 mod settings;
 mod stats_file;
 mod user;
@@ -116,6 +118,39 @@ cache_length, default 20 MiB), and the repositories kept open hold at most [cach
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Repack, prune and compact the log of repository NAME, or of every repository.
+    #[command(
+        long_about = "Repack, prune and compact the log of repository NAME (or of every \
+repository with --all), online: pushes and fetches go on meanwhile.\n\nSmall packs are rolled \
+up into one so that the packs left grow geometrically (--full: one pack of everything \
+reachable). Objects no ref reaches move to a garbage pack that stays readable for the prune \
+grace period ([maintenance] prune, default 2 weeks), then go; packs no state names (left by \
+killed pushes) are deleted after the same period, packs a repack replaced after [maintenance] \
+retire_after (default 1 hour, at most the prune period). Log entries older than the newest \
+checkpoint and the grace period (at least 1 hour) are deleted.\n\n--prune=now deletes \
+unreachable objects at once, and with them the objects of a push in progress that no ref names \
+yet: use it only when nothing pushes. One run per repository at a time across all daemons; \
+without [coordinator], only the process holding the repository's writer lease (a daemon \
+serving pushes to it) may run it, and that daemon does so by itself ([maintenance] auto)."
+    )]
+    Gc {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Repository name.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Every repository of the storage.
+        #[arg(long = "all")]
+        all: bool,
+        /// How long unreachable objects stay readable: now, never, or e.g. "2 weeks",
+        /// "2.weeks.ago", 3d, 12h [default: [maintenance] prune, else 2 weeks]. Given, every
+        /// pack holding unreachable objects is rewritten.
+        #[arg(long = "prune", value_name = "DURATION")]
+        prune: Option<String>,
+        /// Write one pack of everything reachable.
+        #[arg(long = "full")]
+        full: bool,
+    },
     /// Check the config and the storage: authenticate and list repositories.
     Check {
         #[command(flatten)]
@@ -166,7 +201,8 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
         .into_iter()
         .chain(http_settings::warnings(&config))
         .chain(cache_settings::warnings(&config))
-        .chain(coordinator_settings::warnings(&config));
+        .chain(coordinator_settings::warnings(&config))
+        .chain(maintenance_settings::warnings(&config));
     for warning in config.warnings.iter().cloned().chain(warnings) {
         tracing::warn!("{warning}");
     }
@@ -201,6 +237,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => http_settings::HttpSettings::load(&load_config(&config)?, None)?.users_file,
             };
             user::add(&user::users_file_path(users_file, configured)?, &name)
+        }
+        Command::Gc {
+            config,
+            name,
+            all: _,
+            prune,
+            full,
+        } => {
+            let config = load_config(&config)?;
+            gc::run(&config, &gc::GcRequest { name, prune, full }).await
         }
         Command::Init {
             config,

@@ -221,6 +221,26 @@ impl ObjectDb {
         .cloned()
     }
 
+    /// Makes the database read exactly `packs`: loads those it lacks (as
+    /// [`ObjectDb::add_packs`]) and forgets the others (packs a repack retired, whose files are
+    /// deleted after a grace period). Readers that took a snapshot before keep theirs.
+    pub async fn set_packs(&self, packs: &[PackId]) -> Result<()> {
+        self.add_packs(packs).await?;
+        let mut guard = self
+            .packs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.packs.iter().all(|pack| packs.contains(&pack.id)) {
+            return Ok(());
+        }
+        let kept = (guard.packs.iter())
+            .filter(|pack| packs.contains(&pack.id))
+            .cloned()
+            .collect();
+        *guard = Arc::new(PackSet { packs: kept });
+        Ok(())
+    }
+
     /// Adds a pack that [`ObjectDb::ingest`] stored, once the caller has committed it, without
     /// downloading its index again. Idempotent; an empty pack adds nothing.
     pub fn add_ingested(&self, pack: &IngestedPack) {

@@ -28,5 +28,5 @@ pub mod verify;
 pub use error::{CommitError, LogError};
 pub use name::{RefName, RefNameError, RefNameRule};
 pub use state::{Head, LogEntry, Peeled, RefChange, RepoState, Snapshot};
-pub use transaction::{Expected, New, RefTransaction, RefUpdate, Rejection};
+pub use transaction::{Expected, New, RefTransaction, RefUpdate, RefValues, Rejection};
 pub use verify::{LogReport, verify_log};

@@ -80,6 +80,25 @@ pub struct RefTransaction {
     /// What the new values of updated refs peel to, recorded in the log with them (see
     /// [`Peeled`]); refs left out are recorded as not known.
     pub peeled: BTreeMap<RefName, Peeled>,
+    /// Commit only if HEAD and every ref are exactly these (a repack that walked them, so that
+    /// no ref moves onto objects it is dropping); else [`Rejection::RefsMoved`].
+    pub refs_unchanged: Option<RefValues>,
+}
+
+/// HEAD and every ref of a state, as a precondition (see [`RefTransaction::refs_unchanged`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefValues {
+    pub head: Head,
+    pub refs: BTreeMap<RefName, ObjectId>,
+}
+
+impl From<&RepoState> for RefValues {
+    fn from(state: &RepoState) -> RefValues {
+        RefValues {
+            head: state.head().clone(),
+            refs: state.refs().clone(),
+        }
+    }
 }
 
 impl RefTransaction {
@@ -115,6 +134,13 @@ impl RefTransaction {
         self
     }
 
+    /// Commits only if HEAD and the refs are still `values` (see
+    /// [`RefTransaction::refs_unchanged`]).
+    pub fn with_refs_unchanged(mut self, values: RefValues) -> RefTransaction {
+        self.refs_unchanged = Some(values);
+        self
+    }
+
     /// Records what the new value of `name` peels to.
     pub fn with_peeled(mut self, name: RefName, peeled: Peeled) -> RefTransaction {
         self.peeled.insert(name, peeled);
@@ -147,6 +173,11 @@ impl RefTransaction {
     /// reject the whole transaction.
     pub(crate) fn plan(&self, state: &RepoState) -> Result<Changes, Rejection> {
         self.validate()?;
+        if let Some(values) = &self.refs_unchanged
+            && (values.head != state.head || values.refs != state.refs)
+        {
+            return Err(Rejection::RefsMoved);
+        }
         let mut refs = Vec::with_capacity(self.updates.len());
         for update in &self.updates {
             let actual = state.get(update.name.as_str());
@@ -242,6 +273,9 @@ pub enum Rejection {
     PackNotLive { pack: PackId },
     /// The same pack both added and removed.
     PackAddedAndRemoved { pack: PackId },
+    /// HEAD or a ref changed since the values the transaction requires
+    /// ([`RefTransaction::refs_unchanged`]).
+    RefsMoved,
 }
 
 impl fmt::Display for Rejection {
@@ -272,6 +306,7 @@ impl fmt::Display for Rejection {
             Rejection::PackAddedAndRemoved { pack } => {
                 write!(f, "{pack} is both added and removed")
             }
+            Rejection::RefsMoved => write!(f, "refs changed since they were read"),
         }
     }
 }
@@ -284,7 +319,9 @@ impl Rejection {
             | Rejection::AlreadyExists { name, .. }
             | Rejection::DeleteOfMissing { name }
             | Rejection::DuplicateRef { name } => Some(name),
-            Rejection::PackNotLive { .. } | Rejection::PackAddedAndRemoved { .. } => None,
+            Rejection::PackNotLive { .. }
+            | Rejection::PackAddedAndRemoved { .. }
+            | Rejection::RefsMoved => None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A full check of a repository's state log, for tests and for an operator's `fsck`: replays
-//! every entry from the first, compares every checkpoint with the replay, and checks that every
-//! live pack is stored. It reads the whole log, so it is slow on long logs.
+//! every entry from the first (or, in a log that maintenance compacted, from the oldest
+//! checkpoint kept), compares every checkpoint with the replay, and checks that every live
+//! pack is stored. It reads the whole log, so it is slow on long logs.
 
 use std::collections::BTreeSet;
 
@@ -19,6 +20,8 @@ pub struct LogReport {
     pub state: Option<RepoState>,
     /// How many entries were replayed.
     pub entries: u64,
+    /// The checkpoint the replay started from, when maintenance deleted the entries before it.
+    pub compacted_to: Option<u64>,
     /// Entries whose recorded old value of a ref differs from the replay (a lost race).
     pub old_value_mismatches: Vec<(u64, RefName)>,
     /// Checkpoints whose contents differ from the replay at their seq.
@@ -39,7 +42,8 @@ impl LogReport {
     }
 }
 
-/// Replays the log of `container` from entry 1. Errors if an entry or checkpoint is unreadable.
+/// Replays the log of `container` from entry 1 (or its oldest checkpoint, see the module
+/// documentation). Errors if an entry or checkpoint is unreadable.
 pub async fn verify_log(storage: &dyn Storage, container: &str) -> Result<LogReport, LogError> {
     let listed = storage
         .list(container, CHECKPOINT_PREFIX)
@@ -53,12 +57,20 @@ pub async fn verify_log(storage: &dyn Storage, container: &str) -> Result<LogRep
     let mut report = LogReport {
         state: None,
         entries: 0,
+        compacted_to: None,
         old_value_mismatches: Vec::new(),
         bad_checkpoints: Vec::new(),
         checkpoints_past_end: Vec::new(),
         missing_packs: Vec::new(),
     };
     let mut state = RepoState::before_log();
+    if let Some(&oldest) = checkpoints.first()
+        && log::fetch_entry(storage, container, 1).await?.is_none()
+        && let Some(checkpoint) = log::fetch_checkpoint(storage, container, oldest).await?
+    {
+        state = checkpoint;
+        report.compacted_to = Some(oldest);
+    }
     'replay: loop {
         let first = state.seq + 1;
         let wave: Vec<_> = futures::stream::iter(first..first + 32)

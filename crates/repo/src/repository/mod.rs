@@ -16,8 +16,8 @@ use swiftgit_storage::Storage;
 
 use crate::name::RepoName;
 use crate::refs::sequence::{
-    Append, CommitLock, CommitLocks, Coordinator, MARKER_OBJECT, Newest, SingleWriter,
-    StateSequence, WRITER_OBJECT,
+    Append, CommitLock, CommitLocks, Coordinator, MARKER_OBJECT, MaintenanceLock, Newest,
+    SingleWriter, StateSequence, WRITER_OBJECT,
 };
 use crate::refs::{Head, LogEntry, LogError, RefName, RepoState, Snapshot, log};
 use crate::seed;
@@ -73,6 +73,7 @@ struct Inner {
     storage: Arc<dyn Storage>,
     name: RepoName,
     sequence: Arc<dyn StateSequence>,
+    coordinator: Arc<dyn Coordinator>,
     max_commit_attempts: u32,
     lock: CommitLock,
     state: Mutex<Arc<RepoState>>,
@@ -226,6 +227,7 @@ impl Repository {
                 storage,
                 name,
                 sequence,
+                coordinator: Arc::clone(&options.coordinator),
                 max_commit_attempts: options.max_commit_attempts,
                 lock,
                 state: Mutex::new(Arc::new(state)),
@@ -247,6 +249,15 @@ impl Repository {
     /// The storage holding the container (for the object database).
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.inner.storage
+    }
+
+    /// Takes the repository's maintenance lock (see [`crate::refs::sequence::maintenance`]):
+    /// `None` while another run, here or in another process, holds it.
+    pub async fn lock_maintenance(&self) -> Result<Option<MaintenanceLock>, LogError> {
+        self.inner
+            .coordinator
+            .lock_maintenance(Arc::clone(&self.inner.storage), &self.inner.name)
+            .await
     }
 
     /// The newest state this process has seen; no request. Call [`Repository::refresh`] to see

@@ -30,12 +30,14 @@ mod archive;
 pub mod etcd;
 mod lease;
 mod locks;
+pub mod maintenance;
 mod marker;
 mod single_writer;
 
 pub use etcd::Etcd;
 pub use lease::{Lease, LeaseHolder, LeaseOptions, WRITER_OBJECT};
 pub use locks::{CommitLock, CommitLocks};
+pub use maintenance::MaintenanceLock;
 pub use marker::MARKER_OBJECT;
 pub use single_writer::SingleWriter;
 
@@ -171,6 +173,16 @@ pub trait Coordinator: Send + Sync + fmt::Debug {
     fn registration(&self, _name: &RepoName) -> Option<String> {
         None
     }
+
+    /// Takes repository `name`'s maintenance lock (see [`maintenance`]): at most one holder
+    /// across every process writing the repository. `None` if a run holds it; an error if
+    /// this process may not write the repository (another holds the writer lease) or the
+    /// coordinator cannot be asked.
+    async fn lock_maintenance(
+        &self,
+        storage: Arc<dyn Storage>,
+        name: &RepoName,
+    ) -> Result<Option<MaintenanceLock>, LogError>;
 
     /// Gives up what this process holds (writer leases) when it stops serving.
     async fn shutdown(&self) {}

@@ -17,6 +17,7 @@ use swiftgit_storage::{ErrorKind, PutMode, Storage};
 
 use super::archive::Archive;
 use super::lease::{Lease, LeaseHolder, LeaseOptions};
+use super::maintenance::{LocalMaintenance, MaintenanceLock};
 use super::{Append, AppendError, Coordinator, Newest, StateSequence};
 use crate::name::RepoName;
 use crate::refs::format;
@@ -47,6 +48,8 @@ pub struct SingleWriter {
     /// `SingleWriter` of the process writing its repositories, as in the daemon: two in one
     /// process share the process's lease without knowing each other's commits. Default: off.
     pub trust_lease_for_reads: bool,
+    /// The repositories of this process under maintenance.
+    pub maintenance: LocalMaintenance,
 }
 
 impl Default for SingleWriter {
@@ -56,6 +59,7 @@ impl Default for SingleWriter {
             read_back: true,
             leases: Some(LeaseHolder::new(LeaseOptions::default())),
             trust_lease_for_reads: false,
+            maintenance: LocalMaintenance::default(),
         }
     }
 }
@@ -75,6 +79,17 @@ impl Coordinator for SingleWriter {
 
     fn describe(&self) -> String {
         "the object store (one writing process)".to_owned()
+    }
+
+    /// The writer lease (only its holder commits), then this process's lock of the
+    /// repository.
+    async fn lock_maintenance(
+        &self,
+        storage: Arc<dyn Storage>,
+        name: &RepoName,
+    ) -> Result<Option<MaintenanceLock>, LogError> {
+        self.sequence(storage, name).check_writer().await?;
+        Ok(self.maintenance.try_lock(name.as_str()))
     }
 
     /// Releases this process's writer leases.

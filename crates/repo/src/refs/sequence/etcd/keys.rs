@@ -4,6 +4,7 @@
 //! ```text
 //! <prefix>repos/<name>/head          {"format":"swiftgit-etcd-head/1","seq":N,"epoch":"<hex>"}
 //! <prefix>repos/<name>/archived      "<M>": every entry up to M is in the object store's log
+//! <prefix>repos/<name>/maintenance   "<host>:<pid>" of the maintenance run, under an etcd lease
 //! <prefix>repos/<name>/log/<seq, 20 digits>
 //!                                    the entry's bytes (as in the object store), or for an
 //!                                    entry too large for etcd a pointer to a copy stored first:
@@ -30,6 +31,8 @@ pub(super) struct Keys {
     base: String,
     pub head: Vec<u8>,
     pub archived: Vec<u8>,
+    /// Held by the repository's maintenance run (see `sequence::maintenance`).
+    pub maintenance: Vec<u8>,
     log_prefix: String,
 }
 
@@ -39,6 +42,7 @@ impl Keys {
         Keys {
             head: format!("{base}head").into_bytes(),
             archived: format!("{base}archived").into_bytes(),
+            maintenance: format!("{base}maintenance").into_bytes(),
             log_prefix: format!("{base}log/"),
             base,
         }

@@ -37,6 +37,7 @@ use swiftgit_storage::{ErrorKind, PutMode, Storage};
 use self::keys::{EntryValue, HeadValue, Keys};
 use super::archive::Archive;
 use super::lease;
+use super::maintenance::{self, MaintenanceLock};
 use super::marker::{self, Marker};
 use super::{Append, AppendError, Coordinator, Newest, StateSequence};
 use crate::name::RepoName;
@@ -110,6 +111,17 @@ impl Coordinator for Etcd {
 
     fn registration(&self, name: &RepoName) -> Option<String> {
         Some(Keys::new(&self.prefix, name.as_str()).base().to_owned())
+    }
+
+    /// A key under the repository's prefix, created only if absent and attached to an etcd
+    /// lease this process keeps alive.
+    async fn lock_maintenance(
+        &self,
+        _storage: Arc<dyn Storage>,
+        name: &RepoName,
+    ) -> Result<Option<MaintenanceLock>, LogError> {
+        let key = Keys::new(&self.prefix, name.as_str()).maintenance;
+        maintenance::lock_in_etcd(&self.client, name.as_str(), key).await
     }
 }
 
