@@ -24,6 +24,8 @@ use swiftgit_storage::Storage;
 use tokio::io::AsyncRead;
 use tokio::sync::OnceCell;
 
+use crate::maintenance::AutoMaintenance;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error(transparent)]
@@ -70,6 +72,8 @@ pub struct RepoHandle {
     peeled: Mutex<HashMap<ObjectId, Option<ObjectId>>>,
     /// When the registry last handed this repository out (its clock's tick), for eviction.
     last_used: AtomicU64,
+    /// The daemon's background maintenance, told of each push.
+    maintenance: Option<Arc<AutoMaintenance>>,
 }
 
 impl RepoHandle {
@@ -79,6 +83,14 @@ impl RepoHandle {
             odb: Arc::new(odb),
             peeled: Mutex::new(HashMap::new()),
             last_used: AtomicU64::new(0),
+            maintenance: None,
+        }
+    }
+
+    /// After a push committed: lets background maintenance see whether the repository is due.
+    pub fn pushed(&self) {
+        if let Some(maintenance) = &self.maintenance {
+            maintenance.after_push(&self.repo, &self.odb);
         }
     }
 
@@ -205,6 +217,8 @@ pub struct Registry {
     open: Mutex<HashMap<RepoName, Slot>>,
     /// Ticks once per [`Registry::get`]: the order in which repositories were last used.
     clock: AtomicU64,
+    /// Background maintenance after pushes (off unless set).
+    maintenance: Option<Arc<AutoMaintenance>>,
 }
 
 impl Registry {
@@ -226,6 +240,7 @@ impl Registry {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             open: Mutex::new(HashMap::new()),
             clock: AtomicU64::new(0),
+            maintenance: None,
         }
     }
 
@@ -233,6 +248,12 @@ impl Registry {
     /// [`DEFAULT_MEMORY_BUDGET`]); see the module doc.
     pub fn with_memory_budget(mut self, bytes: u64) -> Registry {
         self.memory_budget = bytes;
+        self
+    }
+
+    /// Runs maintenance in the background after pushes, as `maintenance` decides.
+    pub fn with_maintenance(mut self, maintenance: Arc<AutoMaintenance>) -> Registry {
+        self.maintenance = Some(maintenance);
         self
     }
 
@@ -252,6 +273,9 @@ impl Registry {
                 .filter_map(|slot| slot.get().cloned())
                 .collect()
         };
+        if let Some(maintenance) = &self.maintenance {
+            maintenance.shutdown().await;
+        }
         for handle in handles {
             handle.repo.published().await;
         }
@@ -377,7 +401,9 @@ impl Registry {
             error,
         })?;
         tracing::debug!(repo = %name, packs = state.packs().len(), "opened repository");
-        let handle = Arc::new(RepoHandle::new(repo, odb));
+        let mut handle = RepoHandle::new(repo, odb);
+        handle.maintenance = self.maintenance.clone();
+        let handle = Arc::new(handle);
         handle.prefetch(&state);
         Ok(handle)
     }

@@ -10,11 +10,13 @@ use swiftgit_config::{Config, StorageConfig};
 use swiftgit_repo::odb::OdbOptions;
 use swiftgit_server::daemon::{Daemon, DaemonOptions};
 use swiftgit_server::listener::ConnectionLimits;
+use swiftgit_server::maintenance::AutoMaintenance;
 use swiftgit_server::registry::Registry;
 use swiftgit_server::session::receive_pack::ReceivePackOptions;
 use tokio::net::TcpListener;
 
 use crate::http_settings::HttpSettings;
+use crate::maintenance_settings::MaintenanceSettings;
 use crate::settings::{DaemonFlags, DaemonSettings};
 use crate::{backend, cache_settings, coordinator_settings, http_server, stats_file};
 
@@ -34,10 +36,16 @@ pub async fn run(
     let backend::Backend { storage, usage } = backend::open_counted(config, cache.as_ref()).await?;
     let repository_options = coordinator_settings::repository_options(config)?;
     let memory_budget = cache_settings::memory_budget(config)?;
-    let registry = Arc::new(
-        Registry::with_options(storage, odb_options(config), repository_options)
-            .with_memory_budget(memory_budget),
-    );
+    let maintenance = MaintenanceSettings::load(config)?;
+    let mut registry = Registry::with_options(storage, odb_options(config), repository_options)
+        .with_memory_budget(memory_budget);
+    if maintenance.auto && !settings.read_only {
+        registry = registry.with_maintenance(AutoMaintenance::new(
+            maintenance.gc_options(),
+            maintenance.thresholds(),
+        ));
+    }
+    let registry = Arc::new(registry);
     let options = DaemonOptions {
         limits: ConnectionLimits {
             max_connections: settings.max_connections,

@@ -74,7 +74,9 @@ sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http
 \n\nOn Swift, pack files are kept in a disk cache ([cache] dir and disk_mb, default 4096 MiB; \
 --cache-dir, --no-disk-cache). In memory, all repositories share one block cache ([swift] \
 cache_length, default 20 MiB), and the repositories kept open hold at most [cache] memory_mb \
-(default 256 MiB) besides: the least recently used are closed beyond it."
+(default 256 MiB) besides: the least recently used are closed beyond it.\n\nAfter pushes, a \
+repository with too many packs or log entries is repacked, pruned and compacted in the \
+background ([maintenance] auto, default true; see `swiftgit gc --help`)."
     )]
     Daemon {
         #[command(flatten)]

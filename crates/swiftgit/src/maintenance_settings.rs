@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use swiftgit_config::{Config, ConfigError};
 use swiftgit_server::maintenance::{
-    DEFAULT_PRUNE, DEFAULT_RETIRE_AFTER, GcOptions, LOG_GRACE_FLOOR,
+    DEFAULT_PRUNE, DEFAULT_RETIRE_AFTER, GcOptions, LOG_GRACE_FLOOR, Thresholds,
 };
 
 use crate::settings::{unknown_keys, with_section};
@@ -71,6 +71,15 @@ impl MaintenanceSettings {
                 retire_after: grace("retire_after", DEFAULT_RETIRE_AFTER)?,
             })
         })
+    }
+
+    /// When the daemon runs maintenance by itself.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            max_packs: self.max_packs,
+            small_packs_bytes: self.small_packs_bytes,
+            max_log_entries: self.max_log_entries,
+        }
     }
 
     /// The options of a run: these graces, the log's at least [`LOG_GRACE_FLOOR`].

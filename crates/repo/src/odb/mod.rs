@@ -277,6 +277,15 @@ impl ObjectDb {
             .sum()
     }
 
+    /// The packs this database reads with their sizes in bytes, newest first (a snapshot).
+    pub fn pack_sizes(&self) -> Vec<(PackId, u64)> {
+        self.snapshot()
+            .packs
+            .iter()
+            .map(|pack| (pack.id, pack.size))
+            .collect()
+    }
+
     /// The packs this database reads, newest first (a snapshot).
     pub fn packs(&self) -> Vec<PackId> {
         self.snapshot().packs.iter().map(|pack| pack.id).collect()

@@ -22,6 +22,7 @@
 //! after the grace period) or a ledger record whose retirement never happened (void: the next
 //! run deletes it); the state is always one the log holds, so the repository opens and serves.
 
+pub mod auto;
 mod compact_log;
 mod ledger;
 mod repack;
@@ -38,6 +39,7 @@ use swiftgit_repo::refs::{CommitError, Head, LogError, RefValues, RepoState};
 use swiftgit_repo::{ObjectId, PackId, RefTransaction, Rejection, Repository};
 use swiftgit_storage::{ErrorKind, Storage, StorageError};
 
+pub use auto::{AutoMaintenance, Thresholds};
 pub use compact_log::Compacted;
 pub use ledger::LEDGER_PREFIX;
 
@@ -586,12 +588,12 @@ async fn delete_all(
     names: &[String],
     concurrency: usize,
 ) -> Result<u64, GcError> {
-    let deleted: Vec<bool> = futures::stream::iter(names)
-        .map(|name| async move {
-            match storage.delete(container, name).await {
+    let deleted: Vec<bool> = futures::stream::iter(names.to_vec())
+        .map(|name: String| async move {
+            match storage.delete(container, &name).await {
                 Ok(()) => Ok(true),
                 Err(error) if error.kind() == ErrorKind::NotFound => Ok(false),
-                Err(error) => Err(GcError::storage("delete", name)(error)),
+                Err(error) => Err(GcError::storage("delete", &name)(error)),
             }
         })
         .buffer_unordered(concurrency.max(1))

@@ -212,6 +212,9 @@ where
         .filter(|outcome| **outcome == Outcome::Updated)
         .count();
     tracing::debug!(accepted, updated = summary.updated, "push applied");
+    if summary.updated > 0 {
+        handle.pushed();
+    }
     send_report(output, &request, Ok(()), &applied.outcomes, &messages).await?;
     Ok(summary)
 }
