@@ -23,7 +23,7 @@ pub use refs::{
     CommitError, Expected, Head, LogError, New, RefName, RefTransaction, RefUpdate, RefValues,
     Rejection, RepoState,
 };
-pub use repository::{Committed, Existing, RepoError, Repository, RepositoryOptions};
+pub use repository::{CommitsHeld, Committed, Existing, RepoError, Repository, RepositoryOptions};
 
 /// A pack, named by its trailing checksum: its objects are stored as
 /// `objects/pack/pack-<hex>.pack`, `.idx` and `.meta`.

@@ -24,6 +24,12 @@ use crate::PackId;
 use crate::refs::sequence::{Append, StateSequence};
 use crate::refs::{CommitError, LogEntry, LogError, RefTransaction, RepoState, Snapshot};
 
+/// The commit lock of a repository, held (see [`Repository::hold_commits`]).
+#[derive(Debug)]
+pub struct CommitsHeld {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
 /// A successful commit.
 #[derive(Debug, Clone)]
 pub struct Committed {
@@ -50,6 +56,34 @@ impl Repository {
     /// Atomicity: concurrent commits in one process are serialised by the commit lock; across
     /// processes the guarantee is the coordinator's (see [`crate::refs::sequence`]).
     pub async fn commit(&self, transaction: RefTransaction) -> Result<Committed, CommitError> {
+        self.check_transaction(&transaction).await?;
+        let lock = self.inner.lock.clone();
+        let _guard = lock.lock().await;
+        self.commit_locked(transaction).await
+    }
+
+    /// Takes the repository's commit lock until the value is dropped: the commits of this
+    /// process wait meanwhile, so a caller can read the newest state, check something against
+    /// it and commit with [`Repository::commit_held`] without a push of this process coming
+    /// in between (a repack checking that no ref moved onto what it retires).
+    pub async fn hold_commits(&self) -> CommitsHeld {
+        CommitsHeld {
+            _guard: Arc::clone(&self.inner.lock).lock_owned().await,
+        }
+    }
+
+    /// [`Repository::commit`] while holding the commit lock (see [`Repository::hold_commits`]).
+    pub async fn commit_held(
+        &self,
+        _held: &CommitsHeld,
+        transaction: RefTransaction,
+    ) -> Result<Committed, CommitError> {
+        self.check_transaction(&transaction).await?;
+        self.commit_locked(transaction).await
+    }
+
+    /// Step 1: what does not need the lock.
+    async fn check_transaction(&self, transaction: &RefTransaction) -> Result<(), CommitError> {
         let repo = self.container();
         transaction
             .validate()
@@ -62,10 +96,12 @@ impl Repository {
             .filter(|pack| !transaction.packs_just_stored.contains(pack))
             .copied()
             .collect();
-        self.check_packs_stored(&unchecked).await?;
+        self.check_packs_stored(&unchecked).await
+    }
 
-        let lock = self.inner.lock.clone();
-        let _guard = lock.lock().await;
+    /// Steps 3 to 6, under the commit lock.
+    async fn commit_locked(&self, transaction: RefTransaction) -> Result<Committed, CommitError> {
+        let repo = self.container();
         let sequence = &self.inner.sequence;
         sequence.check_writer().await?;
         // Against the newest state this process knows (a request read it when it started):

@@ -5,8 +5,8 @@
 mod commit;
 mod error;
 
-pub use commit::Committed;
 pub(crate) use commit::now_ms;
+pub use commit::{CommitsHeld, Committed};
 pub use error::{Existing, RepoError};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -426,7 +426,9 @@ fn split_objects(
 }
 
 /// Commits the repack: `added` in, `retired` out, only if no ref moved onto an object that only
-/// a retired pack holds.
+/// a retired pack holds. The check and the commit hold the repository's commit lock, so this
+/// process's pushes wait for them (milliseconds) rather than make the run start over; another
+/// process's push in between makes it check again.
 async fn commit(
     repo: &Repository,
     odb: &ObjectDb,
@@ -437,6 +439,18 @@ async fn commit(
 ) -> Result<RepoState, GcError> {
     let mut base = walked.clone();
     for round in 1..=MAX_COMMIT_ROUNDS {
+        let held = repo.hold_commits().await;
+        let newest = repo.refresh().await?;
+        if RefValues::from(&*newest) != RefValues::from(&base) {
+            tracing::debug!(
+                repo = repo.container(),
+                round,
+                seq = newest.seq(),
+                "refs moved during maintenance; checking what they reach"
+            );
+            check_moved(odb, &base, &newest, retired, ingested).await?;
+            base = (*newest).clone();
+        }
         let mut transaction = RefTransaction::new().with_refs_unchanged(RefValues::from(&base));
         for pack in added {
             transaction = transaction.with_pack_just_stored(*pack);
@@ -444,19 +458,10 @@ async fn commit(
         for pack in retired {
             transaction = transaction.with_pack_removed(*pack);
         }
-        match repo.commit(transaction).await {
+        match repo.commit_held(&held, transaction).await {
             Ok(committed) => return Ok((*committed.state).clone()),
-            Err(error) if error.rejection() == Some(&Rejection::RefsMoved) => {
-                let newer = repo.refresh().await?;
-                tracing::debug!(
-                    repo = repo.container(),
-                    round,
-                    seq = newer.seq(),
-                    "refs moved during maintenance; checking what they reach"
-                );
-                check_moved(odb, &base, &newer, retired, ingested).await?;
-                base = (*newer).clone();
-            }
+            // Another process's push came in between.
+            Err(error) if error.rejection() == Some(&Rejection::RefsMoved) => continue,
             Err(error) => return Err(error.into()),
         }
     }
