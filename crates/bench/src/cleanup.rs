@@ -107,7 +107,11 @@ impl Cleanup {
 
     /// The names of the objects swiftgit's repository `name` holds in its storage (the
     /// storage this keeps to delete repositories answers that as well).
-    pub fn list_objects(&mut self, kind: ServerKind, name: &str) -> anyhow::Result<Vec<String>> {
+    pub fn list_objects(
+        &mut self,
+        kind: ServerKind,
+        name: &str,
+    ) -> anyhow::Result<Vec<(String, u64)>> {
         if kind.uses_swift() {
             self.swift()?;
         }
@@ -121,7 +125,7 @@ impl Cleanup {
             }
         };
         let objects = self.runtime.block_on(storage.list(name, ""))?;
-        Ok(objects.into_iter().map(|o| o.name).collect())
+        Ok(objects.into_iter().map(|o| (o.name, o.size)).collect())
     }
 
     /// The Swift account of the config, connected on first use.

@@ -9,6 +9,10 @@
 //! The client is one non-bare clone of the history; each push adds one line to one file,
 //! commits (`git add`, `git commit`: untimed) and pushes (timed). The server is not waited
 //! for between pushes; its storage counters are read around the whole sequence.
+//!
+//! The same warm operations also run right after the initial push, before the sequence: a
+//! server whose maintenance keeps up (swiftgit's daemon runs it after pushes by default) does
+//! them as fast after the N pushes as before them, and stores about as much.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -63,12 +67,14 @@ pub struct WarmSample {
     pub storage: Option<StorageFigures>,
 }
 
-/// What the repository holds in the end.
+/// What the repository holds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Stored {
     /// Files under `objects/` (git) or objects in the container (swiftgit).
     pub files: u64,
     pub packs: u64,
+    /// Their bytes.
+    pub bytes: u64,
     /// git only: loose objects.
     pub loose_objects: Option<u64>,
 }
@@ -87,6 +93,9 @@ pub struct LifeRun {
     pub rss_after_kib: u64,
     pub stored: Option<Stored>,
     pub warm: Vec<WarmSample>,
+    /// The same operations right after the initial push, and what was stored then.
+    pub early: Vec<WarmSample>,
+    pub stored_early: Option<Stored>,
 }
 
 /// Every target's run on one repository.
@@ -123,6 +132,8 @@ impl Life<'_> {
             rss_after_kib: 0,
             stored: None,
             warm: Vec::new(),
+            early: Vec::new(),
+            stored_early: None,
         };
         let client = self.setup.work.join(format!("life-{}", target.key()));
         crate::repos::remove(&client)?;
@@ -183,6 +194,10 @@ impl Life<'_> {
             Ok(push)
         };
 
+        // The warm server right after the initial push.
+        life_run.early = self.warm(&server, &url, client, "early", &mut push_command)?;
+        life_run.stored_early = self.stored_or_say(target, name);
+
         eprintln!("bench: life: {target}: {} one-commit pushes", self.pushes);
         server.settle();
         let storage_before = server.storage();
@@ -219,51 +234,65 @@ impl Life<'_> {
             .map(|(before, after)| after.since(&before));
         life_run.rss_after_kib = procfs::tree_rss_kib(server.pid);
 
-        // The warm server: push-1 and fetch-1 in turn, then full clones.
-        let fetched = client.join("fetch.git");
+        life_run.warm = self.warm(&server, &url, client, "after", &mut push_command)?;
+        life_run.stored = self.stored_or_say(target, name);
+        Ok(())
+    }
+
+    /// The warm operations: push-1 and fetch-1 in turn, then full clones.
+    fn warm(
+        &self,
+        server: &Server,
+        url: &str,
+        client: &Path,
+        label: &str,
+        push_command: &mut dyn FnMut() -> anyhow::Result<std::process::Command>,
+    ) -> anyhow::Result<Vec<WarmSample>> {
+        let setup = self.setup;
+        let mut samples = Vec::new();
+        let fetched = client.join(format!("fetch-{label}.git"));
         run(git(&setup.env)
-            .args(["clone", "-q", "--bare", &url])
+            .args(["clone", "-q", "--bare", url])
             .arg(&fetched))?;
         for _ in 0..WARM_REPEATS {
             check_interrupted()?;
             let push = push_command();
-            life_run
-                .warm
-                .push(measured(&server, WarmOp::Push1, push, self.timeout));
+            samples.push(measured(server, WarmOp::Push1, push, self.timeout));
             let mut fetch = git(&setup.env);
-            fetch.arg("-C").arg(&fetched).args(["fetch", "-q", &url]);
+            fetch.arg("-C").arg(&fetched).args(["fetch", "-q", url]);
             fetch.args(["+refs/heads/*:refs/heads/*"]);
-            life_run
-                .warm
-                .push(measured(&server, WarmOp::Fetch1, Ok(fetch), self.timeout));
+            samples.push(measured(server, WarmOp::Fetch1, Ok(fetch), self.timeout));
         }
         for i in 0..CLONE_REPEATS {
             check_interrupted()?;
-            let dest = client.join(format!("clone-{i}.git"));
+            let dest = client.join(format!("clone-{label}-{i}.git"));
             let mut clone = git(&setup.env);
-            clone.args(["clone", "-q", "--bare", &url]).arg(&dest);
-            life_run
-                .warm
-                .push(measured(&server, WarmOp::Clone, Ok(clone), self.timeout));
+            clone.args(["clone", "-q", "--bare", url]).arg(&dest);
+            samples.push(measured(server, WarmOp::Clone, Ok(clone), self.timeout));
             crate::repos::remove(&dest)?;
         }
-        life_run.stored = match self.stored(target.server, name) {
+        crate::repos::remove(&fetched)?;
+        Ok(samples)
+    }
+
+    fn stored_or_say(&mut self, target: Target, name: &str) -> Option<Stored> {
+        match self.stored(target.server, name) {
             Ok(stored) => Some(stored),
             Err(error) => {
                 eprintln!("bench: life: {target}: cannot count what is stored: {error:#}");
                 None
             }
-        };
-        Ok(())
+        }
     }
 
     /// What the repository `name` holds on `kind`.
     fn stored(&mut self, kind: ServerKind, name: &str) -> anyhow::Result<Stored> {
         if kind != ServerKind::GitDaemon {
-            let names = self.cleanup.list_objects(kind, name)?;
+            let objects = self.cleanup.list_objects(kind, name)?;
             return Ok(Stored {
-                files: names.len() as u64,
-                packs: names.iter().filter(|n| n.ends_with(".pack")).count() as u64,
+                files: objects.len() as u64,
+                packs: objects.iter().filter(|(n, _)| n.ends_with(".pack")).count() as u64,
+                bytes: objects.iter().map(|(_, size)| size).sum(),
                 loose_objects: None,
             });
         }
@@ -285,9 +314,11 @@ impl Life<'_> {
                     .ok()
             })
         };
+        let (files, bytes) = count_files(&bare.join("objects"))?;
         Ok(Stored {
-            files: count_files(&bare.join("objects"))?,
+            files,
             packs: count("packs").unwrap_or(0),
+            bytes,
             loose_objects: count("count"),
         })
     }
@@ -336,8 +367,9 @@ fn measured(
     }
 }
 
-fn count_files(dir: &Path) -> anyhow::Result<u64> {
-    let mut count = 0;
+/// Files under `dir`, and their bytes.
+fn count_files(dir: &Path) -> anyhow::Result<(u64, u64)> {
+    let (mut count, mut bytes) = (0, 0);
     let mut queue: Vec<PathBuf> = vec![dir.to_owned()];
     while let Some(next) = queue.pop() {
         for entry in std::fs::read_dir(&next)? {
@@ -346,10 +378,11 @@ fn count_files(dir: &Path) -> anyhow::Result<u64> {
                 queue.push(entry.path());
             } else {
                 count += 1;
+                bytes += entry.metadata()?.len();
             }
         }
     }
-    Ok(count)
+    Ok((count, bytes))
 }
 
 fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -367,14 +400,24 @@ fn ms(secs: Option<f64>) -> String {
     secs.map_or("—".to_owned(), |s| format!("{:.0}", s * 1000.0))
 }
 
-/// The median of a warm operation on one run.
+/// The median of a warm operation among `samples`.
+fn median_of(samples: &[WarmSample], op: WarmOp) -> Option<f64> {
+    median(samples.iter().filter(|s| s.op == op).filter_map(|s| s.secs))
+}
+
+/// The median of a warm operation on one run, after the pushes.
 fn warm_median(run: &LifeRun, op: WarmOp) -> Option<f64> {
-    median(
-        run.warm
-            .iter()
-            .filter(|s| s.op == op)
-            .filter_map(|s| s.secs),
-    )
+    median_of(&run.warm, op)
+}
+
+fn stored_cell(stored: Option<Stored>) -> String {
+    stored.map_or("—".to_owned(), |s| {
+        let mib = s.bytes as f64 / (1 << 20) as f64;
+        match s.loose_objects {
+            Some(loose) => format!("{} ({loose} loose) / {} / {mib:.1}", s.files, s.packs),
+            None => format!("{} / {} / {mib:.1}", s.files, s.packs),
+        }
+    })
 }
 
 /// The case's Markdown: the pushes, then the warm server beside git daemon.
@@ -391,12 +434,12 @@ pub fn markdown(results: &LifeResults) -> String {
         "One daemon per server took the history, then {n} pushes of one new commit each in \
          sequence (times in ms; the client's commit is not timed). git daemon's repository \
          keeps git's default automatic gc. **stored**: files under `objects/` (git: loose \
-         objects in brackets) or objects in the container (swiftgit), and packs.\n"
+         objects in brackets) or objects in the container (swiftgit), packs, MiB.\n"
     );
     out.push_str(
         "| server | first 5 pushes | last 5 pushes | median of the first 10 | median of the \
          last 10 | median of all | slowest | total s | storage requests per push | Swift HTTP \
-         per push | RSS after MiB | stored: files / packs | failed |\n",
+         per push | RSS after MiB | stored: files / packs / MiB | failed |\n",
     );
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for run in &results.runs {
@@ -415,12 +458,7 @@ pub fn markdown(results: &LifeResults) -> String {
                 format!("{:.1}", v as f64 / run.pushes.len().max(1) as f64)
             })
         };
-        let stored = run
-            .stored
-            .map_or("—".to_owned(), |s| match s.loose_objects {
-                Some(loose) => format!("{} ({loose} loose) / {}", s.files, s.packs),
-                None => format!("{} / {}", s.files, s.packs),
-            });
+        let stored = stored_cell(run.stored);
         let failed = match &run.first_error {
             Some(error) => format!(
                 "{} ({})",
@@ -477,6 +515,42 @@ pub fn markdown(results: &LifeResults) -> String {
         }
         out.push('\n');
     }
+    let _ = writeln!(
+        out,
+        "\nThe same operations right after the initial push, before the {n} pushes (same \
+         daemon), and after ÷ before; **stored**: files / packs / MiB:\n"
+    );
+    out.push_str("| operation |");
+    for run in &results.runs {
+        let _ = write!(out, " {} |", run.target);
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(results.runs.len()));
+    out.push('\n');
+    for op in WarmOp::ALL {
+        let _ = write!(out, "| {} |", op.label());
+        for run in &results.runs {
+            let cell = match (median_of(&run.early, op), warm_median(run, op)) {
+                (Some(before), Some(after)) => format!(
+                    "{before:.3} → {after:.3} s ({:.2}×)",
+                    after / before.max(1e-9)
+                ),
+                _ => "—".to_owned(),
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    out.push_str("| stored |");
+    for run in &results.runs {
+        let _ = write!(
+            out,
+            " {} → {} |",
+            stored_cell(run.stored_early),
+            stored_cell(run.stored)
+        );
+    }
+    out.push('\n');
     out
 }
 
