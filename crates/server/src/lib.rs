@@ -2,7 +2,8 @@
 //! shares (a connection cap, graceful shutdown); the git:// [`daemon`] (and later smart HTTP)
 //! puts its framing on top and hands each request to the same upload-pack / receive-pack
 //! sessions ([`session`]), which work on repositories opened once per process ([`registry`]).
-//! A fetch's objects are chosen by [`walk`] and streamed as a pack by [`pack`].
+//! A fetch's objects are chosen by [`walk`] and streamed as a pack by [`pack`]; [`maintenance`]
+//! uses both to repack a repository, prunes it and compacts its log.
 
 pub mod daemon;
 pub mod http;
