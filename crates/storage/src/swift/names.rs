@@ -23,6 +23,13 @@ const OBJECT_PATH: &AsciiSet = &SEGMENT.remove(b'/');
 /// under it are hidden from [`crate::Storage::list`] and refused by the other methods.
 pub(crate) const SEGMENT_PREFIX: &str = ".swiftgit-segments/";
 
+/// How many bytes of an object's name the names of its segments keep
+/// (`<SEGMENT_PREFIX><name, cut to this>/<upload id>/<8 digits>`) for an upload id of `id_len`
+/// bytes, so that they fit `max_object_name_length`.
+pub(crate) fn segment_name_budget(max_object_name_length: usize, id_len: usize) -> usize {
+    max_object_name_length.saturating_sub(SEGMENT_PREFIX.len() + id_len + 1 + 9 + 1)
+}
+
 /// The name limits of the cluster (from `GET /info`, else Swift's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NameLimits {

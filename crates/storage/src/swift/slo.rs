@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::SwiftStorage;
 use super::body::RequestBody;
 use super::client::{Call, Target};
-use super::names::{SEGMENT_PREFIX, truncate_utf8};
+use super::names::{SEGMENT_PREFIX, segment_name_budget, truncate_utf8};
 use super::objects::{note_failure, put_call};
 use crate::retry::retry_idempotent;
 use crate::{ErrorKind, PutMode, Result, StorageError};
@@ -116,11 +116,7 @@ impl SwiftStorage {
         }
         let id = upload_id();
         // Leave room for the prefix, the id and the segment number within the name limit.
-        let budget = self
-            .info
-            .names
-            .max_object_name_length
-            .saturating_sub(SEGMENT_PREFIX.len() + id.len() + 1 + 9 + 1);
+        let budget = segment_name_budget(self.info.names.max_object_name_length, id.len());
         let base = format!("{SEGMENT_PREFIX}{}/{id}", truncate_utf8(name, budget));
         let count = size.div_ceil(segment_size);
         let segments: Vec<(String, u64, u64)> = (0..count)

@@ -20,16 +20,11 @@ pub(crate) fn not_found(target: Target<'_>) -> StorageError {
     }
 }
 
-/// Maps a status Swift answered to the error a caller sees: 401 Unauthorized, 403 Forbidden,
-/// 404 NotFound, 412 Precondition, 416 RangeNotSatisfiable, 408/429/498/5xx Unavailable, other
+/// The kind of error a status Swift answered means: 401 Unauthorized, 403 Forbidden, 404
+/// NotFound, 412 Precondition, 416 RangeNotSatisfiable, 408/429/498/5xx Unavailable, other
 /// malformed-request statuses Invalid, anything else Other.
-pub(crate) fn status_error(
-    status: StatusCode,
-    body: &[u8],
-    method: &str,
-    what: &dyn fmt::Display,
-) -> StorageError {
-    let kind = match status.as_u16() {
+pub(crate) fn status_kind(status: StatusCode) -> ErrorKind {
+    match status.as_u16() {
         401 => ErrorKind::Unauthorized,
         403 => ErrorKind::Forbidden,
         404 => ErrorKind::NotFound,
@@ -38,7 +33,18 @@ pub(crate) fn status_error(
         408 | 429 | 498 | 500..=599 => ErrorKind::Unavailable,
         400 | 411 | 413 | 414 | 422 => ErrorKind::Invalid,
         _ => ErrorKind::Other,
-    };
+    }
+}
+
+/// Maps a status Swift answered to the error a caller sees (its kind per [`status_kind`]), with
+/// the request and the start of the answer's body.
+pub(crate) fn status_error(
+    status: StatusCode,
+    body: &[u8],
+    method: &str,
+    what: &dyn fmt::Display,
+) -> StorageError {
+    let kind = status_kind(status);
     let quoted = excerpt(body);
     let method = if method.is_empty() {
         String::new()
