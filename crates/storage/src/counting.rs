@@ -5,7 +5,10 @@
 //! A call is counted when it starts, whatever its outcome; failed calls are also counted in
 //! [`StorageStats::errors`]. Bytes are payload bytes only: what `put` stored (the object's size
 //! as the backend reports it), what `get` streamed to its caller and what `get_range` returned.
-//! Placed inside a [`crate::retry::Retrying`], each attempt counts as one call.
+//! Placed inside a [`crate::retry::Retrying`], each attempt counts as one call. A
+//! `delete_many` is one call in [`StorageStats::bulk_deletes`] however many names it carries:
+//! this wrapper cannot see how many requests the backend sent for it (on Swift,
+//! `SwiftStorage::stats` counts those).
 //!
 //! Counters are relaxed atomics shared by every [`StorageCounters`] handle: cheap enough to
 //! keep on always, and a snapshot taken while calls run may mix slightly different moments.
@@ -35,6 +38,8 @@ pub struct StorageStats {
     pub puts: u64,
     /// `delete` calls.
     pub deletes: u64,
+    /// `delete_many` calls, one each whatever the number of names.
+    pub bulk_deletes: u64,
     /// Object listings (`list`; one call however many pages the backend reads).
     pub lists: u64,
     /// Container calls: create, exists, delete, list containers.
@@ -57,6 +62,7 @@ impl StorageStats {
             heads: self.heads.saturating_sub(earlier.heads),
             puts: self.puts.saturating_sub(earlier.puts),
             deletes: self.deletes.saturating_sub(earlier.deletes),
+            bulk_deletes: self.bulk_deletes.saturating_sub(earlier.bulk_deletes),
             lists: self.lists.saturating_sub(earlier.lists),
             container_ops: self.container_ops.saturating_sub(earlier.container_ops),
             errors: self.errors.saturating_sub(earlier.errors),
@@ -73,6 +79,7 @@ struct Counters {
     heads: AtomicU64,
     puts: AtomicU64,
     deletes: AtomicU64,
+    bulk_deletes: AtomicU64,
     lists: AtomicU64,
     container_ops: AtomicU64,
     errors: AtomicU64,
@@ -92,14 +99,22 @@ impl StorageCounters {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let (gets, range_gets, heads) = (load(&c.gets), load(&c.range_gets), load(&c.heads));
         let (puts, deletes, lists) = (load(&c.puts), load(&c.deletes), load(&c.lists));
-        let container_ops = load(&c.container_ops);
+        let (bulk_deletes, container_ops) = (load(&c.bulk_deletes), load(&c.container_ops));
         StorageStats {
-            requests: gets + range_gets + heads + puts + deletes + lists + container_ops,
+            requests: gets
+                + range_gets
+                + heads
+                + puts
+                + deletes
+                + bulk_deletes
+                + lists
+                + container_ops,
             gets,
             range_gets,
             heads,
             puts,
             deletes,
+            bulk_deletes,
             lists,
             container_ops,
             errors: load(&c.errors),
@@ -247,6 +262,12 @@ impl<S: Storage> Storage for Counting<S> {
             .await
     }
 
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        let c = &self.counters;
+        c.call(&c.0.bulk_deletes, self.inner.delete_many(container, names))
+            .await
+    }
+
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let c = &self.counters;
         c.call(&c.0.lists, self.inner.list(container, prefix)).await
@@ -285,17 +306,20 @@ mod tests {
         );
         assert_eq!(storage.list("c", "").await.expect("list").len(), 1);
         storage.delete("c", "o").await.expect("delete");
+        let names = ["o".to_string(), "p".to_string()];
+        assert_eq!(storage.delete_many("c", &names).await.expect("bulk"), 0);
 
         let stats = counters.snapshot();
         assert_eq!(
             stats,
             StorageStats {
-                requests: 8,
+                requests: 9,
                 gets: 1,
                 range_gets: 1,
                 heads: 1,
                 puts: 2,
                 deletes: 1,
+                bulk_deletes: 1,
                 lists: 1,
                 container_ops: 1,
                 errors: 2,

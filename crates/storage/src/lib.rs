@@ -143,6 +143,21 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Removes an object. [`ErrorKind::NotFound`] if it does not exist.
     async fn delete(&self, container: &str, name: &str) -> Result<()>;
 
+    /// Deletes the objects `names` of `container`, for callers that remove many at once (garbage
+    /// collection): one request per page of names where the backend has a bulk operation.
+    /// Idempotent: a name that does not exist counts as deleted, so calling again after a
+    /// failure finishes the job. Not atomic: a failure part way leaves some objects deleted and
+    /// others not, in no particular order. Returns how many objects this call removed; absent
+    /// (or repeated) names are not counted, as far as the backend can tell. An empty `names`
+    /// returns 0 at once, without looking at the container. A name the backend cannot address
+    /// fails with [`ErrorKind::Invalid`] before anything is deleted; [`ErrorKind::NotFound`]
+    /// only if the container does not exist.
+    ///
+    /// Deliberately without a default, like [`Storage::offer_copy`]: a wrapper that did not
+    /// forward it would not compile, so no order of wrappers can silently fall back to one
+    /// request per object.
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64>;
+
     /// Every object whose name starts with `prefix`, sorted by name bytes; all pages.
     /// [`ErrorKind::NotFound`] if the container does not exist.
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>>;

@@ -326,6 +326,33 @@ impl Storage for LocalStorage {
             .map_err(|e| map_io(e, container, name, "delete"))
     }
 
+    /// One blocking task removes the files one by one; a failure stops it there.
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        self.container_dir(container)?;
+        let paths = names
+            .iter()
+            .map(|name| self.object_path(container, name))
+            .collect::<Result<Vec<PathBuf>>>()?;
+        if paths.is_empty() {
+            return Ok(0);
+        }
+        self.require_container(container).await?;
+        let (container, names) = (container.to_string(), names.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            for (path, name) in paths.iter().zip(&names) {
+                match std::fs::remove_file(path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == IoKind::NotFound => {}
+                    Err(e) => return Err(map_io(e, &container, name, "delete")),
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| StorageError::with_source(ErrorKind::Io, "a delete task failed", e))?
+    }
+
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let dir = self.require_container(container).await?;
         tokio::task::spawn_blocking(move || -> std::io::Result<Vec<ObjectMeta>> {

@@ -159,6 +159,22 @@ impl Storage for MemoryStorage {
         })
     }
 
+    /// Atomic here: every name goes under one lock.
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        if names.is_empty() {
+            return Ok(0);
+        }
+        self.with(|all| {
+            let objects = all
+                .get_mut(container)
+                .ok_or_else(|| StorageError::container_not_found(container))?;
+            Ok(names
+                .iter()
+                .filter(|name| objects.remove(name.as_str()).is_some())
+                .count() as u64)
+        })
+    }
+
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.with(|all| {
             let objects = all

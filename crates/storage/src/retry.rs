@@ -10,7 +10,9 @@
 //! refused connection, say); any other failure of a create is returned as is.
 //!
 //! A delete retried after a failure that may have reached the service, which then finds no
-//! object, reports success: the earlier attempt most likely deleted it.
+//! object, reports success: the earlier attempt most likely deleted it. `delete_many` is
+//! idempotent by contract (absent names count as deleted), so the whole call is repeated on
+//! every temporary error.
 
 use std::fmt;
 use std::future::Future;
@@ -274,6 +276,16 @@ impl<S: Storage> Storage for Retrying<S> {
             Some(|| ()),
             || self.inner.delete(container, name),
         )
+        .await
+    }
+
+    /// The whole call is repeated on a temporary error; the count returned is the last
+    /// attempt's, so objects that a failed attempt removed are not counted.
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        let what = Op("delete many objects of", container, None);
+        run(&self.policy, &what, Idempotence::Always, None, || {
+            self.inner.delete_many(container, names)
+        })
         .await
     }
 

@@ -7,8 +7,9 @@
 //!
 //! ```json
 //! {"pid":4242,"backend":"swift","updated_unix_ms":1767225600000,
-//!  "storage":{"requests":12,"gets":1,"range_gets":6,"heads":0,"puts":0,"deletes":0,"lists":1,
-//!             "container_ops":1,"errors":0,"bytes_read":5300212,"bytes_written":0},
+//!  "storage":{"requests":12,"gets":1,"range_gets":6,"heads":0,"puts":0,"deletes":0,
+//!             "bulk_deletes":0,"lists":1,"container_ops":1,"errors":0,"bytes_read":5300212,
+//!             "bytes_written":0},
 //!  "swift":{"requests":14,"bytes_sent":96,"bytes_received":5300930,"auths":1}}
 //! ```
 //!
@@ -81,6 +82,7 @@ fn render(snapshot: &Snapshot) -> String {
             "heads": s.heads,
             "puts": s.puts,
             "deletes": s.deletes,
+            "bulk_deletes": s.bulk_deletes,
             "lists": s.lists,
             "container_ops": s.container_ops,
             "errors": s.errors,
@@ -147,9 +149,10 @@ mod tests {
     fn renders_one_line_of_json() {
         let snapshot = Snapshot {
             storage: StorageStats {
-                requests: 3,
+                requests: 4,
                 range_gets: 2,
                 lists: 1,
+                bulk_deletes: 1,
                 bytes_read: 70,
                 ..StorageStats::default()
             },
@@ -159,8 +162,9 @@ mod tests {
         assert_eq!(text.lines().count(), 1);
         let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(value["backend"], "local");
-        assert_eq!(value["storage"]["requests"], 3);
+        assert_eq!(value["storage"]["requests"], 4);
         assert_eq!(value["storage"]["range_gets"], 2);
+        assert_eq!(value["storage"]["bulk_deletes"], 1);
         assert_eq!(value["storage"]["bytes_read"], 70);
         assert!(value["swift"].is_null());
     }

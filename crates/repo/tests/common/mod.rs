@@ -201,6 +201,13 @@ impl Storage for Counting {
         self.inner.delete(container, name).await
     }
 
+    /// One request however many names: what the storage interface was asked, not what a
+    /// backend sent for it.
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        self.tick();
+        self.inner.delete_many(container, names).await
+    }
+
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.tick();
         self.inner.list(container, prefix).await

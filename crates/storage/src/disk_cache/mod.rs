@@ -18,8 +18,8 @@
 //! (`index.rs`); at startup the directory is scanned and the files' mtimes give their recency
 //! (`layout.rs` has the directory layout). A local disk failure (full, not writable) logs one
 //! warning and passes reads through for a minute. Every other method, and reads of other
-//! objects, go straight to the inner storage; `delete`, `put` and `delete_container` also drop
-//! the local copies they make wrong.
+//! objects, go straight to the inner storage; `delete`, `delete_many`, `put` and
+//! `delete_container` also drop the local copies they make wrong.
 //!
 //! Several processes may share the directory: copies appear by an atomic rename and a process
 //! adopts a copy another made when it misses. Each enforces the budget on the copies it knows
@@ -391,17 +391,29 @@ impl<S: Storage + 'static> DiskCache<S> {
     /// Forgets and removes the copy of `key`, and makes a download in progress discard its
     /// copy: the object was deleted or overwritten.
     async fn invalidate(&self, key: &str) {
+        self.invalidate_all(vec![key.to_owned()]).await;
+    }
+
+    /// [`Self::invalidate`] for several keys: one lock, one blocking task.
+    async fn invalidate_all(&self, keys: Vec<String>) {
         {
             let mut state = self.shared.lock();
-            state.passed.remove(key);
-            state.read_through.remove(key);
-            state.offers.remove(key);
-            if let Some(download) = state.downloads.remove(key) {
-                download.invalidated.store(true, Ordering::SeqCst);
+            for key in &keys {
+                state.passed.remove(key);
+                state.read_through.remove(key);
+                state.offers.remove(key);
+                if let Some(download) = state.downloads.remove(key) {
+                    download.invalidated.store(true, Ordering::SeqCst);
+                }
+                state.index.remove(key);
             }
-            state.index.remove(key);
         }
-        self.shared.remove_files(vec![key.to_owned()]).await;
+        self.shared.remove_files(keys).await;
+    }
+
+    /// Whether a copy of `name` may exist: a cached pack or a kept index.
+    fn may_copy(&self, name: &str) -> bool {
+        self.rule.check(name).is_some() || self.rule.keeps(name)
     }
 }
 
@@ -453,7 +465,7 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
         mode: PutMode,
     ) -> Result<ObjectMeta> {
         let meta = self.inner.put(container, name, payload, mode).await?;
-        if self.rule.check(name).is_some() || self.rule.keeps(name) {
+        if self.may_copy(name) {
             self.invalidate(&Layout::key(container, name)).await;
         }
         Ok(meta)
@@ -522,8 +534,23 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
     /// Also removes a local copy, even when the inner storage had nothing to delete.
     async fn delete(&self, container: &str, name: &str) -> Result<()> {
         let result = self.inner.delete(container, name).await;
-        if self.rule.check(name).is_some() || self.rule.keeps(name) {
+        if self.may_copy(name) {
             self.invalidate(&Layout::key(container, name)).await;
+        }
+        result
+    }
+
+    /// Also removes the local copies of the names, even when the inner storage fails (it may
+    /// have deleted some of them).
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        let result = self.inner.delete_many(container, names).await;
+        let keys: Vec<String> = names
+            .iter()
+            .filter(|name| self.may_copy(name))
+            .map(|name| Layout::key(container, name))
+            .collect();
+        if !keys.is_empty() {
+            self.invalidate_all(keys).await;
         }
         result
     }

@@ -94,6 +94,9 @@ impl Storage for Gated {
     async fn delete(&self, container: &str, name: &str) -> Result<()> {
         self.inner.delete(container, name).await
     }
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        self.inner.delete_many(container, names).await
+    }
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         self.inner.list(container, prefix).await
     }
@@ -652,17 +655,27 @@ async fn offered_indexes_are_kept_and_checked() {
     assert_eq!(files_in(second.dir()), 0);
 }
 
+/// `delete` and `delete_many` both drop the copies of what they delete.
 #[tokio::test]
 async fn delete_removes_the_copy() {
-    let data = pack(50_000, 7, false);
-    let name = pack_name(7);
-    let s = setup(Gated::open(), 1 << 20, &[(&name, data.clone())]).await;
-    read(&s.cache, &name, 0..1).await.expect("read");
-    s.cache.idle().await;
-    assert_eq!(files_in(s.cache.dir()), 1);
-    s.cache.delete(C, &name).await.expect("delete");
+    let names = [pack_name(7), pack_name(8), pack_name(9)];
+    let objects: Vec<(&str, Bytes)> = (names.iter().zip(7..))
+        .map(|(name, seed)| (name.as_str(), pack(50_000, seed, false)))
+        .collect();
+    let s = setup(Gated::open(), 1 << 20, &objects).await;
+    for name in &names {
+        read(&s.cache, name, 0..1).await.expect("read");
+        s.cache.idle().await;
+    }
+    assert_eq!(files_in(s.cache.dir()), 3);
+    s.cache.delete(C, &names[0]).await.expect("delete");
+    assert_eq!(files_in(s.cache.dir()), 2);
+    let removed = s.cache.delete_many(C, &names).await.expect("delete_many");
+    assert_eq!(removed, 2);
     assert_eq!(files_in(s.cache.dir()), 0);
-    assert_eq!(read(&s.cache, &name, 0..1).await, Err(ErrorKind::NotFound));
+    for name in &names {
+        assert_eq!(read(&s.cache, name, 0..1).await, Err(ErrorKind::NotFound));
+    }
     assert_eq!(s.cache.stats().files, 0);
 }
 

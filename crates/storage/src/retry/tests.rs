@@ -1,5 +1,5 @@
 //! `Retrying` against a memory storage whose writes fail as scripted: which failures are
-//! retried, how often, and what a retried delete reports.
+//! retried, how often, and what a retried delete (of one object or many) reports.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -34,7 +34,7 @@ const MAYBE_SENT: Fault = Fault {
     took_effect: false,
 };
 
-/// Memory storage whose `put` and `delete` first fail with the scripted faults.
+/// Memory storage whose `put`, `delete` and `delete_many` first fail with the scripted faults.
 #[derive(Debug, Default)]
 struct Flaky {
     inner: MemoryStorage,
@@ -109,6 +109,13 @@ impl Storage for Flaky {
     }
     async fn delete(&self, container: &str, name: &str) -> Result<()> {
         let op = self.inner.delete(container, name);
+        match self.next_fault() {
+            Some(fault) => self.inject(fault, op).await,
+            None => op.await,
+        }
+    }
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        let op = self.inner.delete_many(container, names);
         match self.next_fault() {
             Some(fault) => self.inject(fault, op).await,
             None => op.await,
@@ -220,6 +227,68 @@ async fn delete_of_a_missing_object_still_reports_not_found() {
         .await
         .expect_err("never existed");
     assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+async fn put_all(store: &Retrying<Flaky>, names: &[String]) {
+    for name in names {
+        store
+            .put("c", name, "x".into(), PutMode::Overwrite)
+            .await
+            .expect("put");
+    }
+    store.inner().calls.store(0, Ordering::SeqCst);
+}
+
+#[tokio::test]
+async fn delete_many_is_retried_whole_on_temporary_errors() {
+    let names: Vec<String> = (0..5).map(|i| format!("o{i}")).collect();
+    let store = store(&[], 4).await;
+    put_all(&store, &names).await;
+    store
+        .inner()
+        .faults
+        .lock()
+        .expect("unpoisoned")
+        .extend([MAYBE_SENT, REFUSED]);
+    let removed = store.delete_many("c", &names).await.expect("third attempt");
+    assert_eq!(removed, 5);
+    assert_eq!(store.inner().calls.load(Ordering::SeqCst), 3);
+    assert!(store.list("c", "").await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn delete_many_whose_answer_was_lost_counts_the_last_attempt() {
+    let names: Vec<String> = (0..5).map(|i| format!("o{i}")).collect();
+    let store = store(&[], 4).await;
+    put_all(&store, &names).await;
+    store
+        .inner()
+        .faults
+        .lock()
+        .expect("unpoisoned")
+        .push_back(LOST_ANSWER);
+    let removed = store
+        .delete_many("c", &names)
+        .await
+        .expect("second attempt");
+    assert_eq!(
+        removed, 0,
+        "the first attempt removed them; its answer was lost"
+    );
+    assert_eq!(store.inner().calls.load(Ordering::SeqCst), 2);
+    assert!(store.list("c", "").await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn delete_many_of_a_missing_container_is_not_retried() {
+    let store = store(&[], 4).await;
+    let names = ["o".to_string()];
+    let err = store
+        .delete_many("missing", &names)
+        .await
+        .expect_err("no container");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(store.inner().calls.load(Ordering::SeqCst), 1);
 }
 
 #[test]

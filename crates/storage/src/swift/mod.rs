@@ -7,8 +7,9 @@
 //! [`crate::ErrorKind`]s. Object operations live in `objects.rs`; objects larger than the
 //! cluster's `max_file_size` are stored as static large objects (`slo.rs`) whose segments sit
 //! under a reserved prefix of the same container (`names.rs`); listings are paged
-//! (`listing.rs`); container operations are in `containers.rs`. Nothing here retries a
-//! temporary failure of a whole operation: wrap the storage in [`crate::retry::Retrying`].
+//! (`listing.rs`); container operations are in `containers.rs`; deleting many objects at once
+//! is in `bulk.rs`. Nothing here retries a temporary failure of a whole operation: wrap the
+//! storage in [`crate::retry::Retrying`].
 //!
 //! Consistency is Swift's: a GET or HEAD of a newly created object sees it; overwrites,
 //! deletes and listings are eventually consistent; `PutMode::Create` (`If-None-Match: *`)
@@ -16,6 +17,7 @@
 
 mod auth;
 mod body;
+mod bulk;
 mod catalog;
 mod client;
 mod containers;
@@ -211,6 +213,13 @@ impl Storage for SwiftStorage {
     /// `multipart-manifest=delete`).
     async fn delete(&self, container: &str, name: &str) -> Result<()> {
         self.delete_impl(container, name).await
+    }
+
+    /// Deletes each name as `delete` does (its segments too, for a large object), up to
+    /// `concurrency` at once. When nothing was deleted, a `HEAD` tells an absent container
+    /// from absent objects.
+    async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
+        self.delete_many_impl(container, names).await
     }
 
     /// Hides the segments of large objects.
