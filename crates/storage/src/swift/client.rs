@@ -223,7 +223,9 @@ impl Client {
 
     /// Authenticates again unless another request already did since `stale` was current.
     /// Concurrent callers wait for the one re-authentication in progress and share its token.
-    async fn reauthenticate(&self, stale: &Session) -> Result<Arc<Session>> {
+    /// [`Self::send`] calls it on a 401; a caller calls it when Swift refused the token inside
+    /// a 200 answer (the bulk middleware's per-name report).
+    pub(crate) async fn reauthenticate(&self, stale: &Session) -> Result<Arc<Session>> {
         let _one_at_a_time = self.reauth.lock().await;
         let current = self.session();
         if current.generation != stale.generation {

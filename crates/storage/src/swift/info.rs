@@ -1,5 +1,6 @@
 //! The cluster's limits from `GET /info` (Swift's capabilities document): the largest single
-//! object, name lengths, the listing page cap and the static large object limits.
+//! object, name lengths, the listing page cap, the static large object limits and whether the
+//! bulk middleware deletes many objects per request.
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -16,6 +17,28 @@ pub(crate) struct ClusterInfo {
     pub listing_limit: usize,
     /// `None` when the cluster does not offer static large objects.
     pub slo: Option<SloLimits>,
+    /// `None` when the cluster does not offer bulk deletes: no `bulk_delete` in `/info`, or
+    /// `/info` hidden (a proxy without `bulk` in its pipeline would take the POST for an update
+    /// of the account's metadata and delete nothing).
+    pub bulk_delete: Option<BulkDeleteLimits>,
+}
+
+/// The bulk middleware's limits on `POST ?bulk-delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BulkDeleteLimits {
+    /// Most names one request may carry (10 000 by default).
+    pub max_deletes_per_request: usize,
+    /// Failed names after which Swift stops working through a request (1000 by default).
+    pub max_failed_deletes: usize,
+}
+
+impl Default for BulkDeleteLimits {
+    fn default() -> Self {
+        BulkDeleteLimits {
+            max_deletes_per_request: 10_000,
+            max_failed_deletes: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +58,7 @@ impl Default for ClusterInfo {
                 max_manifest_segments: 1000,
                 min_segment_size: 1,
             }),
+            bulk_delete: None,
         }
     }
 }
@@ -43,6 +67,7 @@ impl Default for ClusterInfo {
 struct InfoDocument {
     swift: Option<SwiftSection>,
     slo: Option<SloSection>,
+    bulk_delete: Option<BulkDeleteSection>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +82,12 @@ struct SwiftSection {
 struct SloSection {
     max_manifest_segments: Option<usize>,
     min_segment_size: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct BulkDeleteSection {
+    max_deletes_per_request: Option<usize>,
+    max_failed_deletes: Option<usize>,
 }
 
 impl ClusterInfo {
@@ -94,6 +125,19 @@ impl ClusterInfo {
                     .min_segment_size
                     .unwrap_or(default_slo.min_segment_size)
                     .max(1),
+            }),
+            bulk_delete: document.bulk_delete.map(|bulk| {
+                let defaults = BulkDeleteLimits::default();
+                BulkDeleteLimits {
+                    max_deletes_per_request: bulk
+                        .max_deletes_per_request
+                        .filter(|n| *n > 0)
+                        .unwrap_or(defaults.max_deletes_per_request),
+                    max_failed_deletes: bulk
+                        .max_failed_deletes
+                        .filter(|n| *n > 0)
+                        .unwrap_or(defaults.max_failed_deletes),
+                }
             }),
         })
     }
@@ -149,5 +193,29 @@ mod tests {
         );
         let no_slo = ClusterInfo::parse(br#"{"swift": {}}"#).expect("valid");
         assert_eq!(no_slo.slo, None);
+    }
+
+    #[test]
+    fn bulk_delete_is_offered_only_when_info_says_so() {
+        // As Swift 2.38 with `bulk` in its pipeline answers (abridged).
+        let info = ClusterInfo::parse(
+            br#"{"swift": {"max_file_size": 8388608},
+                 "bulk_upload": {"max_containers_per_extraction": 10000, "max_failed_extractions": 1000},
+                 "bulk_delete": {"max_deletes_per_request": 500, "max_failed_deletes": 20}}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            info.bulk_delete,
+            Some(BulkDeleteLimits {
+                max_deletes_per_request: 500,
+                max_failed_deletes: 20
+            })
+        );
+        let defaults = ClusterInfo::parse(br#"{"bulk_delete": {"max_deletes_per_request": 0}}"#)
+            .expect("valid");
+        assert_eq!(defaults.bulk_delete, Some(BulkDeleteLimits::default()));
+        let without = ClusterInfo::parse(br#"{"swift": {}, "slo": {}}"#).expect("valid");
+        assert_eq!(without.bulk_delete, None);
+        assert_eq!(ClusterInfo::default().bulk_delete, None, "/info hidden");
     }
 }

@@ -7,9 +7,10 @@
 //! [`crate::ErrorKind`]s. Object operations live in `objects.rs`; objects larger than the
 //! cluster's `max_file_size` are stored as static large objects (`slo.rs`) whose segments sit
 //! under a reserved prefix of the same container (`names.rs`); listings are paged
-//! (`listing.rs`); container operations are in `containers.rs`; deleting many objects at once
-//! is in `bulk.rs`. Nothing here retries a temporary failure of a whole operation: wrap the
-//! storage in [`crate::retry::Retrying`].
+//! (`listing.rs`); container operations are in `containers.rs`; deleting many objects at once,
+//! with the bulk middleware when the cluster has it, is in `bulk.rs` (its request body and
+//! report in `bulk_report.rs`). Nothing here retries a temporary failure of a whole operation:
+//! wrap the storage in [`crate::retry::Retrying`].
 //!
 //! Consistency is Swift's: a GET or HEAD of a newly created object sees it; overwrites,
 //! deletes and listings are eventually consistent; `PutMode::Create` (`If-None-Match: *`)
@@ -18,6 +19,7 @@
 mod auth;
 mod body;
 mod bulk;
+mod bulk_report;
 mod catalog;
 mod client;
 mod containers;
@@ -73,6 +75,8 @@ pub struct SwiftStorage {
     info: ClusterInfo,
     large: LargeObjects,
     listing_page_size: usize,
+    /// Names per `POST ?bulk-delete`; `None`: one `DELETE` per object.
+    bulk_delete_page: Option<usize>,
     concurrency: usize,
     segment_retry: RetryPolicy,
 }
@@ -115,6 +119,7 @@ impl SwiftStorage {
                 segment_size: PREFERRED_SEGMENT_SIZE.min(threshold),
             },
             listing_page_size: info.listing_limit,
+            bulk_delete_page: info.bulk_delete.map(|bulk| bulk.max_deletes_per_request),
             info,
             concurrency: config.concurrency.max(1),
             segment_retry: RetryPolicy::default(),
@@ -126,6 +131,28 @@ impl SwiftStorage {
     pub fn with_listing_page_size(mut self, names: usize) -> Self {
         self.listing_page_size = names.clamp(1, self.info.listing_limit);
         self
+    }
+
+    /// Names per bulk-delete request (at most the cluster's `max_deletes_per_request`, 10 000 by
+    /// default); no effect on a cluster without bulk deletes. Small pages are for tests.
+    pub fn with_bulk_delete_page_size(mut self, names: usize) -> Self {
+        if let Some(limits) = self.info.bulk_delete {
+            self.bulk_delete_page = Some(names.clamp(1, limits.max_deletes_per_request));
+        }
+        self
+    }
+
+    /// Deletes many objects with one `DELETE` each, as on a cluster without the bulk
+    /// middleware. For tests of that path.
+    pub fn without_bulk_delete(mut self) -> Self {
+        self.bulk_delete_page = None;
+        self
+    }
+
+    /// How many names one request of [`Storage::delete_many`] carries: `None` when it sends
+    /// one `DELETE` per object (the cluster's `/info` offers no `bulk_delete`, or it is hidden).
+    pub fn bulk_delete_page_size(&self) -> Option<usize> {
+        self.bulk_delete_page
     }
 
     /// Stores objects larger than `bytes` as static large objects with segments of at most
@@ -215,9 +242,12 @@ impl Storage for SwiftStorage {
         self.delete_impl(container, name).await
     }
 
-    /// Deletes each name as `delete` does (its segments too, for a large object), up to
-    /// `concurrency` at once. When nothing was deleted, a `HEAD` tells an absent container
-    /// from absent objects.
+    /// Lists the segments of large objects first (when the cluster offers them; a 404 there is
+    /// the container's), deletes the large objects among `names` as `delete` does, and the
+    /// others with `POST ?bulk-delete`, a page of up to `max_deletes_per_request` names per
+    /// request, when `/info` offers bulk deletes, else with one `DELETE` each; up to
+    /// `concurrency` requests at once. When nothing was deleted and nothing looked at the
+    /// container, a `HEAD` tells an absent container from absent objects.
     async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
         self.delete_many_impl(container, names).await
     }

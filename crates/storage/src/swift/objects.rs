@@ -6,10 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 
 use super::SwiftStorage;
 use super::body::{self, RequestBody};
+use super::bulk_report::BulkReport;
 use super::client::{Call, Failure, Reply, Target};
 use super::status::{not_found, status_error};
 use crate::{
@@ -269,36 +269,11 @@ enum BulkOutcome {
     NotAManifest,
 }
 
-/// The JSON report Swift sends (with HTTP 200) for `multipart-manifest=delete`: the real status
-/// is inside it.
-#[derive(Deserialize)]
-struct BulkReport {
-    #[serde(rename = "Response Status", default)]
-    status: String,
-    #[serde(rename = "Response Body", default)]
-    body: String,
-    #[serde(rename = "Number Deleted", default)]
-    deleted: u64,
-    #[serde(rename = "Number Not Found", default)]
-    not_found: u64,
-    #[serde(rename = "Errors", default)]
-    errors: Vec<serde_json::Value>,
-}
-
+/// Reads the report Swift sends (with HTTP 200) for `multipart-manifest=delete`: the real
+/// status is inside it.
 fn bulk_outcome(body: &[u8], what: &str, target: Target<'_>) -> Result<BulkOutcome> {
-    let report: BulkReport = serde_json::from_slice(body).map_err(|e| {
-        StorageError::with_source(
-            ErrorKind::Other,
-            format!("Swift answered {what} with a report that is not the expected JSON"),
-            e,
-        )
-    })?;
-    let code: u16 = report
-        .status
-        .split_whitespace()
-        .next()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let report = BulkReport::parse(body, what)?;
+    let code = report.code();
     let text = format!("{} {:?}", report.body, report.errors);
     match code {
         200..=299 if report.errors.is_empty() && report.deleted == 0 && report.not_found > 0 => {

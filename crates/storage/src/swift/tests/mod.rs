@@ -1,8 +1,10 @@
 //! The Swift backend against a fake Swift (`fake.rs`): authentication and re-authentication
 //! (`auth.rs`); requests, retries, names, paging, large objects, timeouts and the connection
-//! limit (`requests.rs`). Real Swift is exercised by `tests/swift_*.rs`.
+//! limit (`requests.rs`); deleting many objects, in bulk and one by one (`bulk.rs`). Real Swift
+//! is exercised by `tests/swift_*.rs`.
 
 mod auth;
+mod bulk;
 mod fake;
 mod requests;
 
@@ -38,9 +40,24 @@ fn config(auth_url: String, auth_version: AuthVersion) -> SwiftConfig {
     }
 }
 
-/// Answers tempauth (`/auth/v1.0`, tokens `tok-1`, `tok-2`, …) and `/info`; passes storage
-/// requests (`/v1/AUTH_test/…`) to `storage` with the token they carry.
+/// Answers tempauth (`/auth/v1.0`, tokens `tok-1`, `tok-2`, …) and `/info` (large objects,
+/// no bulk deletes); passes storage requests (`/v1/AUTH_test/…`) to `storage` with the token
+/// they carry.
 fn fake_swift(
+    storage: impl Fn(&FakeRequest, &str) -> FakeResponse + Send + Sync + 'static,
+) -> impl Fn(&FakeRequest) -> FakeResponse + Send + Sync + 'static {
+    fake_swift_with_info(
+        json!({
+            "swift": {"max_file_size": 5_368_709_122u64, "container_listing_limit": 10000},
+            "slo": {"max_manifest_segments": 1000},
+        }),
+        storage,
+    )
+}
+
+/// [`fake_swift`] with another `/info` document.
+fn fake_swift_with_info(
+    info: serde_json::Value,
     storage: impl Fn(&FakeRequest, &str) -> FakeResponse + Send + Sync + 'static,
 ) -> impl Fn(&FakeRequest) -> FakeResponse + Send + Sync + 'static {
     let issued = AtomicUsize::new(0);
@@ -57,10 +74,7 @@ fn fake_swift(
                 FakeResponse::new(401).body("Unauthorized")
             }
         }
-        "/info" => FakeResponse::new(200).json(json!({
-            "swift": {"max_file_size": 5_368_709_122u64, "container_listing_limit": 10000},
-            "slo": {"max_manifest_segments": 1000},
-        })),
+        "/info" => FakeResponse::new(200).json(info.clone()),
         _ => storage(req, req.header("x-auth-token").unwrap_or_default()),
     }
 }
