@@ -1,6 +1,7 @@
 //! Swift-specific behaviour against a real Swift (tempauth, `SWIFTGIT_TEST_CONFIG`): static
 //! large objects from files (segments hidden, removed on delete), paging, names, retries through
-//! `Retrying`, and the create-only race, measured. Unset: each test prints that it was skipped;
+//! `Retrying`, the create-only race, measured, and `delete_many` with and without the bulk
+//! middleware, large objects included. Unset: each test prints that it was skipped;
 //! set: the tests FAIL if Swift cannot be reached. The shared conformance suite covers the rest.
 
 use std::time::Instant;
@@ -256,6 +257,69 @@ async fn create_only_race_is_measured() {
         "create-only race: {rounds_with_several_winners} of {ROUNDS} rounds had several 201s \
          ({total_winners} winners in all, {WRITERS} writers per round)"
     );
+    store
+        .delete_container(&container)
+        .await
+        .expect("delete container");
+}
+
+/// `delete_many` on the real cluster, in bulk (when its `/info` offers it) and one `DELETE`
+/// per object: the same result, large objects go with their segments, and the request counts.
+#[tokio::test]
+async fn delete_many_in_bulk_and_one_by_one() {
+    let Some((store, container)) = setup("bulk").await else {
+        return;
+    };
+    let store = store.with_large_object_threshold(1 << 20);
+    for (label, store) in [
+        ("as /info offers", store.clone()),
+        ("one by one", store.clone().without_bulk_delete()),
+    ] {
+        let mut names: Vec<String> = (0..30).map(|i| format!("loose/{i:02} é")).collect();
+        for name in &names {
+            store
+                .put(&container, name, "x".into(), PutMode::Overwrite)
+                .await
+                .expect("put");
+        }
+        let big = "objects/pack/big.pack".to_string();
+        store
+            .put(
+                &container,
+                &big,
+                pattern((3 << 19) + 1).into(),
+                PutMode::Create,
+            )
+            .await
+            .expect("large put");
+        names.extend([big, "absent".to_string()]);
+        let before = store.stats().requests;
+        let removed = store
+            .delete_many(&container, &names)
+            .await
+            .expect("delete_many");
+        let requests = store.stats().requests - before;
+        eprintln!(
+            "delete_many {label} (bulk page {:?}): 31 of {} names removed with {requests} requests",
+            store.bulk_delete_page_size(),
+            names.len()
+        );
+        assert_eq!(removed, 31, "{label}");
+        assert_eq!(
+            raw_names(&store, &container).await,
+            Vec::<String>::new(),
+            "{label}"
+        );
+        match store.bulk_delete_page_size() {
+            // The segment listing, the large object's manifest delete, one POST.
+            Some(_) => assert_eq!(requests, 3, "{label}"),
+            None => assert_eq!(requests, 1 + 1 + 31, "{label}"),
+        }
+        assert_eq!(
+            store.delete_many(&container, &names).await.expect("again"),
+            0
+        );
+    }
     store
         .delete_container(&container)
         .await

@@ -28,10 +28,14 @@ pub struct Fixture {
     pub container: String,
     /// Objects of this size or more take the backend's large-object path (Swift's SLO).
     pub large_object_size: u64,
+    /// The Swift backend itself (a clone sharing its counters), for cases that report how many
+    /// requests an operation took.
+    pub swift: Option<SwiftStorage>,
     _tmp: Option<tempfile::TempDir>,
 }
 
-/// Page size forced on Swift listings so that a few hundred names page several times.
+/// Page size forced on Swift listings and bulk deletes so that a few hundred names page
+/// several times.
 pub const SWIFT_TEST_PAGE: usize = 100;
 /// Objects larger than this go to Swift as static large objects in the suite, so the SLO path
 /// runs on a few MiB (the test cluster's own `max_file_size` is 8 MiB).
@@ -41,6 +45,7 @@ pub use swiftgit_test_support::swift_test_config;
 
 pub async fn fixture(backend: Backend, case: &str) -> Option<Fixture> {
     let container = format!("conformance-{case}-{:08x}", rand::random::<u32>());
+    let mut swift = None;
     let (storage, tmp, large): (Arc<dyn Storage>, _, u64) = match backend {
         Backend::Memory => (Arc::new(MemoryStorage::new()), None, 16 << 20),
         Backend::Local => {
@@ -73,7 +78,9 @@ pub async fn fixture(backend: Backend, case: &str) -> Option<Fixture> {
                 .await
                 .unwrap_or_else(|e| panic!("SWIFTGIT_TEST_CONFIG is set but Swift fails: {e}"))
                 .with_listing_page_size(SWIFT_TEST_PAGE)
+                .with_bulk_delete_page_size(SWIFT_TEST_PAGE)
                 .with_large_object_threshold(SWIFT_TEST_LARGE_OBJECT);
+            swift = Some(storage.clone());
             (Arc::new(storage), None, SWIFT_TEST_LARGE_OBJECT + 1)
         }
     };
@@ -89,6 +96,7 @@ pub async fn fixture(backend: Backend, case: &str) -> Option<Fixture> {
         backend,
         container,
         large_object_size: large,
+        swift,
         _tmp: tmp,
     })
 }

@@ -357,3 +357,84 @@ pub async fn containers(f: Arc<Fixture>) {
     assert!(!s.container_exists(&other).await.unwrap());
     assert_eq!(get(&f, "x").await, "1", "other containers are untouched");
 }
+
+/// `delete_many` of existing and absent names (more than a page: the suite's Swift pages are
+/// 100 names) returns how many it removed, leaves the other objects, drops what a cache in front
+/// kept; again it returns 0; an empty list is fine; only a missing container is NotFound.
+pub async fn delete_many(f: Arc<Fixture>) {
+    let (s, c) = (&f.storage, &f.container);
+    let mut doomed: Vec<String> = (0..249).map(|i| format!("gc/{i:04}")).collect();
+    doomed.push("gc/odd name %20 caf\u{e9}?#".to_string());
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = Vec::new();
+    for name in doomed
+        .iter()
+        .cloned()
+        .chain(["keep/a".into(), "keep/b".into()])
+    {
+        let (f, semaphore) = (f.clone(), semaphore.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = semaphore.acquire().await.expect("semaphore open");
+            put(&f, &name, "x", PutMode::Overwrite).await;
+        }));
+    }
+    for task in tasks {
+        task.await.expect("put task");
+    }
+    // Reads that a cache in front may keep copies of.
+    for name in [&doomed[0], &doomed[249]] {
+        assert_eq!(s.get_range(c, name, 0..1).await.unwrap(), "x");
+    }
+    doomed.extend(["absent/1".to_string(), "absent/2".to_string()]);
+
+    let before = f.swift.as_ref().map(|swift| swift.stats());
+    assert_eq!(s.delete_many(c, &doomed).await.unwrap(), 250);
+    if let (Some(swift), Some(before)) = (&f.swift, before) {
+        let requests = swift.stats().requests - before.requests;
+        let page = swift.bulk_delete_page_size();
+        eprintln!(
+            "swift delete_many of {} names (250 present): {requests} requests, bulk page {page:?}",
+            doomed.len()
+        );
+        if let Some(page) = page {
+            // The segment listing, then one POST per page.
+            let most = 1 + doomed.len().div_ceil(page) as u64;
+            assert!(
+                requests <= most,
+                "{requests} requests, expected at most {most}"
+            );
+        }
+    }
+    assert_eq!(
+        names(&s.list(c, "").await.unwrap()),
+        ["keep/a", "keep/b"],
+        "only the other objects are left"
+    );
+    for name in [&doomed[0], &doomed[249]] {
+        let err = s.get(c, name).await.map(drop).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{name}: {err}");
+    }
+
+    assert_eq!(s.delete_many(c, &doomed).await.unwrap(), 0, "again");
+    assert_eq!(s.delete_many(c, &[]).await.unwrap(), 0, "no names");
+    let keep = [
+        "keep/b".to_string(),
+        "keep/a".to_string(),
+        "keep/b".to_string(),
+    ];
+    assert_eq!(
+        s.delete_many(c, &keep).await.unwrap(),
+        2,
+        "a repeated name counts once"
+    );
+    assert!(s.list(c, "").await.unwrap().is_empty());
+
+    let missing = format!("{c}-missing");
+    let err = s.delete_many(&missing, &keep).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(
+        s.delete_many(&missing, &[]).await.unwrap(),
+        0,
+        "no names: the container is not looked at"
+    );
+}

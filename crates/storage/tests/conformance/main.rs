@@ -57,4 +57,5 @@ conformance!(
     large_object_round_trip,
     file_payload_round_trip,
     containers,
+    delete_many,
 );
