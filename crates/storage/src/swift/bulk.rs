@@ -1,7 +1,7 @@
-//! Deleting many objects of one container, for [`crate::Storage::delete_many`]: with Swift's
-//! bulk middleware when `/info` offers it (`POST /v1/<account>?bulk-delete`, a page of at most
-//! `max_deletes_per_request` names per request, up to `concurrency` pages at once), else one
-//! `DELETE` per object, `concurrency` at a time.
+//! Deleting many objects of one container, for [`crate::Storage::delete_many`] and the rounds of
+//! `delete_container`: with Swift's bulk middleware when `/info` offers it (`POST
+//! /v1/<account>?bulk-delete`, a page of at most `max_deletes_per_request` names per request, up
+//! to `concurrency` pages at once), else one `DELETE` per object, `concurrency` at a time.
 //! Either way a name Swift does not find counts as already deleted. The request body and the
 //! report are built and read in `bulk_report.rs`.
 //!

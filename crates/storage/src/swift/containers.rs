@@ -1,8 +1,8 @@
-//! Containers: create, check, delete (with everything in them).
+//! Containers: create, check, delete (with everything in them, segments included: in bulk
+//! when the cluster allows it, see `bulk.rs`).
 
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
 use reqwest::{Method, StatusCode};
 
 use super::SwiftStorage;
@@ -47,17 +47,8 @@ impl SwiftStorage {
                 Err(err) => return Err(err),
             };
             let count = entries.len();
-            futures::stream::iter(entries)
-                .map(|entry| async move {
-                    let object = Target::Object(container, &entry.name);
-                    match self.delete_plain(object).await {
-                        Err(err) if err.kind() != ErrorKind::NotFound => Err(err),
-                        _ => Ok(()),
-                    }
-                })
-                .buffer_unordered(self.concurrency)
-                .try_collect::<()>()
-                .await?;
+            let names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
+            self.delete_plain_names(container, &names).await?;
             let reply = self.client.send(&Call::new(Method::DELETE, target)).await?;
             match reply.status() {
                 // 404: the listing found it, so someone else deleted it meanwhile.

@@ -200,8 +200,9 @@ impl Storage for SwiftStorage {
         self.container_exists_impl(container).await
     }
 
-    /// Deletes every object (segments of large objects included), then the container; a 409
-    /// (objects the listing did not show yet) starts another round, up to three.
+    /// Deletes every object (segments of large objects included; in bulk when the cluster
+    /// offers it, as `delete_many` does), then the container; a 409 (objects the listing did
+    /// not show yet) starts another round, up to three.
     async fn delete_container(&self, container: &str) -> Result<()> {
         self.delete_container_impl(container).await
     }

@@ -1,6 +1,7 @@
 //! Deleting many objects against a fake Swift account: one `DELETE` per object when `/info`
 //! offers no bulk deletes, pages of `POST ?bulk-delete` when it does, large objects by their
-//! manifest, a token refused inside the bulk report, a name Swift could not delete.
+//! manifest, a token refused inside the bulk report, a name Swift could not delete, and
+//! `delete_container` in bulk.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -337,4 +338,25 @@ async fn large_objects_go_with_their_segments() {
     let posts = server.requests_to("POST", ACCOUNT);
     assert_eq!(posts.len(), 1);
     assert_eq!(&posts[0].body[..], b"/c/small\n/c/absent\n");
+}
+
+#[tokio::test]
+async fn delete_container_deletes_in_bulk() {
+    let names: Vec<String> = (0..5).map(|i| format!("o{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let account = account_with(&refs);
+    let server = fake(info(true), account.clone(), Faults::default()).await;
+    let store = connect(&server).await;
+    store.delete_container("c").await.expect("deleted");
+    assert!(account.lock().expect("unpoisoned").is_empty());
+    assert_eq!(
+        server.requests_to("POST", ACCOUNT).len(),
+        2,
+        "5 names, 3 per request"
+    );
+    assert_eq!(
+        server.requests_to("DELETE", ACCOUNT).len(),
+        1,
+        "the container"
+    );
 }
