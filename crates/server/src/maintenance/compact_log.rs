@@ -32,7 +32,6 @@ pub async fn compact(
     container: &str,
     grace: Duration,
     now: SystemTime,
-    concurrency: usize,
 ) -> Result<Compacted, GcError> {
     let listed = storage
         .list(container, CHECKPOINT_PREFIX)
@@ -67,7 +66,7 @@ pub async fn compact(
         .iter()
         .map(|&seq| checkpoint_name(seq))
         .collect();
-    let checkpoints_deleted = delete_all(storage, container, &old_checkpoints, concurrency).await?;
+    let checkpoints_deleted = delete_all(storage, container, &old_checkpoints).await?;
     let entries = storage
         .list(container, LOG_PREFIX)
         .await
@@ -77,7 +76,7 @@ pub async fn compact(
         .filter(|meta| entry_seq(&meta.name).is_some_and(|seq| seq <= kept_seq))
         .map(|meta| meta.name)
         .collect();
-    let entries_deleted = delete_all(storage, container, &old_entries, concurrency).await?;
+    let entries_deleted = delete_all(storage, container, &old_entries).await?;
     Ok(Compacted {
         kept_checkpoint: Some(kept_seq),
         entries_deleted,

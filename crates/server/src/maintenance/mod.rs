@@ -32,12 +32,11 @@ mod stored;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use futures::{StreamExt, TryStreamExt};
 use swiftgit_repo::odb::raw::{ObjectPosition, RawPacks};
 use swiftgit_repo::odb::{IngestedPack, ObjectDb, OdbError};
 use swiftgit_repo::refs::{CommitError, Head, LogError, RefValues, RepoState};
 use swiftgit_repo::{ObjectId, PackId, RefTransaction, Rejection, Repository};
-use swiftgit_storage::{ErrorKind, Storage, StorageError};
+use swiftgit_storage::{Storage, StorageError};
 
 pub use auto::{AutoMaintenance, Thresholds};
 pub use compact_log::Compacted;
@@ -78,8 +77,6 @@ pub struct GcOptions {
     pub now: Option<SystemTime>,
     /// How packs are read and written.
     pub pack: PackOptions,
-    /// Storage requests in flight (deletes).
-    pub concurrency: usize,
 }
 
 impl Default for GcOptions {
@@ -93,7 +90,6 @@ impl Default for GcOptions {
             geometric_factor: 2,
             now: None,
             pack: PackOptions::default(),
-            concurrency: 10,
         }
     }
 }
@@ -198,7 +194,7 @@ pub async fn gc(
         .into_iter()
         .partition(|record| record.retired.iter().any(|p| state.packs().contains(p)));
     let void: Vec<String> = void.into_iter().map(|record| record.name).collect();
-    delete_all(storage, container, &void, options.concurrency).await?;
+    delete_all(storage, container, &void).await?;
 
     let walked = walk(
         odb,
@@ -274,14 +270,7 @@ pub async fn gc(
         &mut report,
     )
     .await?;
-    report.log = compact_log::compact(
-        storage,
-        container,
-        options.log_grace,
-        now,
-        options.concurrency,
-    )
-    .await?;
+    report.log = compact_log::compact(storage, container, options.log_grace, now).await?;
     report.stored_bytes_after = stored::list(storage, container)
         .await?
         .values()
@@ -559,7 +548,7 @@ async fn sweep(
         .iter()
         .flat_map(|pack| stored::names_of(*pack, stored))
         .collect();
-    delete_all(storage, container, &names, options.concurrency).await?;
+    delete_all(storage, container, &names).await?;
     report.packs_deleted = delete.len();
     report.orphans_found = orphans.orphans.len();
 
@@ -581,28 +570,23 @@ async fn sweep(
     if !orphans.is_empty() {
         ledger::write(storage, container, &orphans).await?;
     }
-    delete_all(storage, container, &done, options.concurrency).await?;
+    delete_all(storage, container, &done).await?;
     Ok(())
 }
 
-/// Deletes `names`, `concurrency` at a time; an absent name counts as deleted. Returns how many
-/// were deleted.
+/// Deletes `names` in as few requests as the storage allows (Swift's bulk-delete middleware
+/// when the cluster offers it); an absent name counts as deleted. Returns how many were deleted.
 async fn delete_all(
     storage: &dyn Storage,
     container: &str,
     names: &[String],
-    concurrency: usize,
 ) -> Result<u64, GcError> {
-    let deleted: Vec<bool> = futures::stream::iter(names.to_vec())
-        .map(|name: String| async move {
-            match storage.delete(container, &name).await {
-                Ok(()) => Ok(true),
-                Err(error) if error.kind() == ErrorKind::NotFound => Ok(false),
-                Err(error) => Err(GcError::storage("delete", &name)(error)),
-            }
+    storage
+        .delete_many(container, names)
+        .await
+        .map_err(|error| {
+            let first = names.first().map(String::as_str).unwrap_or_default();
+            let what = format!("{} objects from {first}", names.len());
+            GcError::storage("delete", &what)(error)
         })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    Ok(deleted.into_iter().filter(|&d| d).count() as u64)
 }
