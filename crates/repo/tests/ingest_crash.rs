@@ -80,7 +80,7 @@ fn child_push_loop() {
                 })
                 .with_pack_added(pack_id);
             let done = repo.commit(tx).await.expect("commit");
-            db.add_ingested(&ingested);
+            db.add_ingested(&ingested, 0);
             println!("acked {}", done.state.seq());
         }
     });

@@ -205,7 +205,7 @@ async fn delta_chain_too_deep(storage: Arc<dyn Storage>) {
     let (_, db) = empty_db(&storage).await;
     let pack = chain(10_000);
     let ingested = ingest(&db, &pack).await.unwrap();
-    db.add_ingested(&ingested);
+    db.add_ingested(&ingested, 0);
     let tip = vec![b'.'; 10_000];
     let mut expected = b"0".to_vec();
     expected.extend_from_slice(&tip);

@@ -161,7 +161,7 @@ async fn a_200_mib_pack_ingests_with_bounded_memory() {
     );
 
     // The deltas resolve on read too.
-    db.add_ingested(&ingested);
+    db.add_ingested(&ingested, 0);
     let mut checked = 0;
     for id in ingested.object_ids().take(40) {
         let object = db.find(&id).await.unwrap().unwrap();

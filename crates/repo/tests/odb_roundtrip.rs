@@ -161,8 +161,8 @@ async fn full_pack_round_trips(storage: Arc<dyn Storage>, fixture: &Fixture) {
         // Not readable before it is added; then every object is.
         let some_id = ingested.object_ids().next().unwrap();
         assert!(!db.contains(&some_id));
-        db.add_ingested(&ingested);
-        db.add_ingested(&ingested);
+        db.add_ingested(&ingested, 0);
+        db.add_ingested(&ingested, 0);
         assert_eq!(db.packs().len(), 1);
         assert_reads_back(&db, fixture).await;
         assert_metadata(&db, fixture).await;
@@ -187,7 +187,7 @@ async fn thin_pack_is_completed(storage: Arc<dyn Storage>, fixture: &Fixture) {
     let base = ingest(&db, &fixture.pack("base\n", &["--delta-base-offset"]))
         .await
         .unwrap();
-    db.add_ingested(&base);
+    db.add_ingested(&base, 0);
 
     let thin = fixture.pack("^base\n", &["--all", "--thin", "--delta-base-offset"]);
     let declared = u32::from_be_bytes(thin[8..12].try_into().unwrap()) as usize;
@@ -212,7 +212,7 @@ async fn thin_pack_is_completed(storage: Arc<dyn Storage>, fixture: &Fixture) {
     }
     git(dir.path(), &["verify-pack", "p.idx"], b"");
 
-    db.add_ingested(&ingested);
+    db.add_ingested(&ingested, 0);
     assert_reads_back(&db, fixture).await;
     assert_metadata(&db, fixture).await;
 
@@ -252,7 +252,7 @@ async fn empty_pack_stores_nothing(storage: Arc<dyn Storage>) {
     let ingested = ingest(&db, &PackBuilder::default().finish()).await.unwrap();
     assert_eq!(ingested.pack_id(), None);
     assert_eq!(ingested.object_count(), 0);
-    db.add_ingested(&ingested);
+    db.add_ingested(&ingested, 0);
     assert!(db.packs().is_empty());
     assert!(stored_objects(&storage, &container).await.is_empty());
 }
@@ -284,7 +284,7 @@ async fn concurrent_reads_share_the_cache(storage: Arc<dyn Storage>, fixture: &F
     let ingested = ingest(&db, &fixture.pack("", &["--all", "--delta-base-offset"]))
         .await
         .unwrap();
-    db.add_ingested(&ingested);
+    db.add_ingested(&ingested, 0);
     let db = Arc::new(db);
     let expected: HashMap<ObjectId, Vec<u8>> = fixture
         .all_objects()
@@ -432,9 +432,39 @@ async fn ingested_packs_are_read_from_the_cache(storage: Arc<dyn Storage>, fixtu
         .await
         .unwrap();
     let ingested = ingest(&db, &pack).await.unwrap();
-    db.add_ingested(&ingested);
+    db.add_ingested(&ingested, 0);
     let ((), requests) = counting.count(assert_reads_back(&db, fixture)).await;
     assert_eq!(requests, 0, "objects of the pack just stored are cached");
+}
+
+/// `set_packs` forgets the packs a state does not name, unless a push committed since (in a
+/// newer state): a session that read its state before then must not drop the pushed pack.
+async fn set_packs_follows_the_newest_state(storage: Arc<dyn Storage>, fixture: &Fixture) {
+    let (_, db) = empty_db(&storage).await;
+    let old = ingest(&db, &fixture.pack("base\n", &["--delta-base-offset"]))
+        .await
+        .unwrap();
+    let old_id = old.pack_id().unwrap();
+    db.add_ingested(&old, 1);
+    let pushed = ingest(&db, &fixture.pack("^base\n", &["--all", "--thin"]))
+        .await
+        .unwrap();
+    let pushed_id = pushed.pack_id().unwrap();
+    db.add_ingested(&pushed, 3);
+    db.set_packs(2, &[old_id]).await.unwrap();
+    assert_eq!(
+        db.packs(),
+        [pushed_id, old_id],
+        "state 2 does not know the push"
+    );
+    db.set_packs(3, &[pushed_id]).await.unwrap();
+    assert_eq!(db.packs(), [pushed_id], "state 3 retired the old pack");
+    db.set_packs(1, &[old_id]).await.unwrap();
+    assert_eq!(
+        db.packs(),
+        [old_id, pushed_id],
+        "an old state adds and forgets nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,6 +474,7 @@ async fn git_packs_round_trip() {
         eprintln!("backend: {}", backend.name);
         full_pack_round_trips(Arc::clone(&backend.storage), &fixture).await;
         thin_pack_is_completed(Arc::clone(&backend.storage), &fixture).await;
+        set_packs_follows_the_newest_state(Arc::clone(&backend.storage), &fixture).await;
         missing_references_are_reported(Arc::clone(&backend.storage), &fixture).await;
         empty_pack_stores_nothing(Arc::clone(&backend.storage)).await;
         ingest_stops_at_the_trailer(Arc::clone(&backend.storage), &fixture).await;

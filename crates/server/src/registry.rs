@@ -108,9 +108,9 @@ impl RepoHandle {
     /// The object database, once it holds every pack of `state` (loading those it lacks, or
     /// waiting for the background load of them) and no pack a newer state retired.
     pub async fn objects(&self, state: &RepoState) -> Result<&ObjectDb, RegistryError> {
-        let packs = self.live_packs(state);
+        let (seq, packs) = self.live_packs(state);
         self.odb
-            .set_packs(&packs)
+            .set_packs(seq, &packs)
             .await
             .map_err(|error| RegistryError::Odb {
                 repo: self.repo.name().to_string(),
@@ -128,7 +128,7 @@ impl RepoHandle {
         limits: &IngestLimits,
         progress: Arc<dyn IngestProgress>,
     ) -> Result<IngestedPack, OdbError> {
-        let live = self.live_packs(state);
+        let (_, live) = self.live_packs(state);
         self.odb
             .ingest_with_bases(pack, limits, progress, &live)
             .await
@@ -137,26 +137,27 @@ impl RepoHandle {
     /// The packs of `state`, or of the newest state this process knows if that is newer: a
     /// session that read its state before a repack must not load the packs the repack
     /// retired (their files go after a grace period), and the new packs hold its objects.
-    fn live_packs(&self, state: &RepoState) -> Vec<PackId> {
+    fn live_packs(&self, state: &RepoState) -> (u64, Vec<PackId>) {
         let newest = self.repo.state();
         let live = if newest.seq() > state.seq() {
             newest.as_ref()
         } else {
             state
         };
-        live.packs().iter().copied().collect()
+        (live.seq(), live.packs().iter().copied().collect())
     }
 
     /// Makes a pack that a push just committed readable, without downloading its index.
     pub fn add_ingested(&self, pack: &IngestedPack) {
-        self.odb.add_ingested(pack);
+        // The repository's state is at least the one the push committed.
+        self.odb.add_ingested(pack, self.repo.state().seq());
     }
 
     /// Starts loading the indexes of the packs of `state` the object database lacks, in a task
     /// of its own: it goes on if the session that started it ends, and a failure is only
     /// logged (the session that needs the objects tries again and reports it).
     fn prefetch(&self, state: &RepoState) {
-        let packs = self.live_packs(state);
+        let (_, packs) = self.live_packs(state);
         if self.odb.missing(&packs).is_empty() {
             return;
         }

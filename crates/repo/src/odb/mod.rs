@@ -32,6 +32,7 @@ pub use read::raw;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
@@ -113,6 +114,10 @@ pub struct ObjectDb {
     options: OdbOptions,
     /// Replaced whole when packs are added, so a lookup works on one consistent set.
     packs: RwLock<Arc<PackSet>>,
+    /// The newest repository state (its `seq`) the set of packs reflects: a state older than
+    /// that adds packs but forgets none (it does not know the packs pushed since). Read and
+    /// written only under the write lock of `packs`.
+    newest_seq: AtomicU64,
     /// Packs whose index is being downloaded, so that concurrent `add_packs` (a background
     /// prefetch and a session, say) download each once.
     loading: Mutex<HashMap<PackId, Arc<OnceCell<Arc<LoadedPack>>>>>,
@@ -160,6 +165,7 @@ impl ObjectDb {
             space: CacheSpace::new(&container),
             options,
             packs: RwLock::new(Arc::new(PackSet::default())),
+            newest_seq: AtomicU64::new(0),
             loading: Mutex::new(HashMap::new()),
         };
         db.add_packs(packs).await?;
@@ -221,15 +227,22 @@ impl ObjectDb {
         .cloned()
     }
 
-    /// Makes the database read exactly `packs`: loads those it lacks (as
-    /// [`ObjectDb::add_packs`]) and forgets the others (packs a repack retired, whose files are
-    /// deleted after a grace period). Readers that took a snapshot before keep theirs.
-    pub async fn set_packs(&self, packs: &[PackId]) -> Result<()> {
+    /// Makes the database read exactly `packs`, the packs of the repository's state `seq`:
+    /// loads those it lacks (as [`ObjectDb::add_packs`]) and forgets the others (packs a
+    /// repack retired, whose files are deleted after a grace period). A state older than one
+    /// the database already reflects (a push committed since, see
+    /// [`ObjectDb::add_ingested`]) forgets nothing: its list lacks the newer packs. Readers
+    /// that took a snapshot before keep theirs.
+    pub async fn set_packs(&self, seq: u64, packs: &[PackId]) -> Result<()> {
         self.add_packs(packs).await?;
         let mut guard = self
             .packs
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if seq < self.newest_seq.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.newest_seq.store(seq, Ordering::Relaxed);
         if guard.packs.iter().all(|pack| packs.contains(&pack.id)) {
             return Ok(());
         }
@@ -241,10 +254,16 @@ impl ObjectDb {
         Ok(())
     }
 
-    /// Adds a pack that [`ObjectDb::ingest`] stored, once the caller has committed it, without
-    /// downloading its index again. Idempotent; an empty pack adds nothing.
-    pub fn add_ingested(&self, pack: &IngestedPack) {
-        self.insert_packs(pack.loaded().into_iter().cloned().collect());
+    /// Adds a pack that [`ObjectDb::ingest`] stored, once the caller has committed it in the
+    /// repository's state `seq` (or a newer one), without downloading its index again.
+    /// Idempotent; an empty pack adds nothing.
+    pub fn add_ingested(&self, pack: &IngestedPack, seq: u64) {
+        let mut guard = self
+            .packs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.newest_seq.fetch_max(seq, Ordering::Relaxed);
+        Self::insert_into(&mut guard, pack.loaded().into_iter().cloned().collect());
     }
 
     fn insert_packs(&self, new: Vec<Arc<LoadedPack>>) {
@@ -252,9 +271,14 @@ impl ObjectDb {
             .packs
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut packs: Vec<Arc<LoadedPack>> = Vec::with_capacity(guard.packs.len() + new.len());
+        Self::insert_into(&mut guard, new);
+    }
+
+    /// Puts the packs of `new` that `set` lacks in front of it (newest first).
+    fn insert_into(set: &mut Arc<PackSet>, new: Vec<Arc<LoadedPack>>) {
+        let mut packs: Vec<Arc<LoadedPack>> = Vec::with_capacity(set.packs.len() + new.len());
         for pack in new {
-            if !guard
+            if !set
                 .packs
                 .iter()
                 .chain(&packs)
@@ -263,8 +287,11 @@ impl ObjectDb {
                 packs.push(pack);
             }
         }
-        packs.extend(guard.packs.iter().cloned());
-        *guard = Arc::new(PackSet { packs });
+        if packs.is_empty() {
+            return;
+        }
+        packs.extend(set.packs.iter().cloned());
+        *set = Arc::new(PackSet { packs });
     }
 
     /// The memory this database holds for its packs (indexes and metadata). Its caches, shared
