@@ -12,7 +12,9 @@
 //!    garbage pack that stays live (readable) for the prune grace period, copying the stored
 //!    entries ([`repack`]); both are complete in storage before anything names them;
 //! 4. records in the ledger ([`ledger`]) what it is about to retire, then commits one state
-//!    change: the new packs in, the rolled-up ones out, only if no ref moved since the walk
+//!    change: the new packs in, the rolled-up ones out. Every object of those is in a new pack
+//!    unless the run drops it, so pushes that came in meanwhile stay whole and the change goes
+//!    in on top of them; a run that drops objects commits only if no ref moved since the walk
 //!    (if one did, it checks that nothing the ref now reaches is only in a pack being retired,
 //!    and tries again);
 //! 5. deletes what the ledger says is past its grace: retired packs, dropped garbage packs,
@@ -168,15 +170,30 @@ pub async fn gc(
     options: &GcOptions,
 ) -> Result<GcReport, GcError> {
     let container = repo.container();
-    let storage = repo.storage().as_ref();
     let now = options.now.unwrap_or_else(SystemTime::now);
-    let Some(_lock) = repo.lock_maintenance().await? else {
+    let Some(lock) = repo.lock_maintenance().await? else {
         return Err(GcError::Busy {
             repo: container.to_owned(),
         });
     };
+    let outcome = gc_locked(repo, odb, options, now).await;
+    // Before returning: `swiftgit gc` exits right after, which would leave an etcd lock behind
+    // until its lease expired.
+    lock.release().await;
+    outcome
+}
+
+/// [`gc`] once it holds the lock.
+async fn gc_locked(
+    repo: &Repository,
+    odb: &ObjectDb,
+    options: &GcOptions,
+    now: SystemTime,
+) -> Result<GcReport, GcError> {
+    let container = repo.container();
+    let storage = repo.storage().as_ref();
     let state = repo.refresh().await?;
-    odb.set_packs(&packs_of(&state))
+    odb.set_packs(state.seq(), &packs_of(&state))
         .await
         .map_err(GcError::Odb)?;
     let (stored, records) = futures::try_join!(
@@ -243,11 +260,18 @@ pub async fn gc(
         record.retired = retired.clone();
         record.garbage = garbage_added;
         ledger::write(storage, container, &record).await?;
-        let committed = commit(repo, odb, &state, &retired, &added, &ingested).await?;
+        let plan = Repack {
+            walked: &state,
+            retired: &retired,
+            added: &added,
+            ingested: &ingested,
+            drops: split.dropped > 0,
+        };
+        let committed = commit(repo, odb, &plan).await?;
         for pack in &ingested {
-            odb.add_ingested(pack);
+            odb.add_ingested(pack, committed.seq());
         }
-        odb.set_packs(&packs_of(&committed))
+        odb.set_packs(committed.seq(), &packs_of(&committed))
             .await
             .map_err(GcError::Odb)?;
         committed.packs().clone()
@@ -414,19 +438,45 @@ fn split_objects(
     split
 }
 
-/// Commits the repack: `added` in, `retired` out, only if no ref moved onto an object that only
-/// a retired pack holds. The check and the commit hold the repository's commit lock, so this
-/// process's pushes wait for them (milliseconds) rather than make the run start over; another
-/// process's push in between makes it check again.
+/// What a run commits.
+struct Repack<'a> {
+    /// The state the walk started from.
+    walked: &'a RepoState,
+    retired: &'a BTreeSet<PackId>,
+    added: &'a [PackId],
+    ingested: &'a [IngestedPack],
+    /// Whether some objects of the retired packs are in none of the added ones.
+    drops: bool,
+}
+
+/// Commits the repack: `added` in, `retired` out.
+///
+/// When every object of the retired packs is in an added pack (kept or garbage), any state a
+/// push made meanwhile reads the same objects after the switch: the commit goes in whatever the
+/// refs became, like a push to other refs. When the run drops objects, it commits only if no
+/// ref moved onto one of them: the check and the commit hold the repository's commit lock, so
+/// this process's pushes wait for them (milliseconds) rather than make the run start over;
+/// another process's push in between makes it check again.
 async fn commit(
     repo: &Repository,
     odb: &ObjectDb,
-    walked: &RepoState,
-    retired: &BTreeSet<PackId>,
-    added: &[PackId],
-    ingested: &[IngestedPack],
+    plan: &Repack<'_>,
 ) -> Result<RepoState, GcError> {
-    let mut base = walked.clone();
+    let packs_switched = || {
+        let mut transaction = RefTransaction::new();
+        for pack in plan.added {
+            transaction = transaction.with_pack_just_stored(*pack);
+        }
+        for pack in plan.retired {
+            transaction = transaction.with_pack_removed(*pack);
+        }
+        transaction
+    };
+    if !plan.drops {
+        let committed = repo.commit(packs_switched()).await?;
+        return Ok((*committed.state).clone());
+    }
+    let mut base = plan.walked.clone();
     for round in 1..=MAX_COMMIT_ROUNDS {
         let held = repo.hold_commits().await;
         let newest = repo.refresh().await?;
@@ -437,16 +487,10 @@ async fn commit(
                 seq = newest.seq(),
                 "refs moved during maintenance; checking what they reach"
             );
-            check_moved(odb, &base, &newest, retired, ingested).await?;
+            check_moved(odb, &base, &newest, plan.retired, plan.ingested).await?;
             base = (*newest).clone();
         }
-        let mut transaction = RefTransaction::new().with_refs_unchanged(RefValues::from(&base));
-        for pack in added {
-            transaction = transaction.with_pack_just_stored(*pack);
-        }
-        for pack in retired {
-            transaction = transaction.with_pack_removed(*pack);
-        }
+        let transaction = packs_switched().with_refs_unchanged(RefValues::from(&base));
         match repo.commit_held(&held, transaction).await {
             Ok(committed) => return Ok((*committed.state).clone()),
             // Another process's push came in between.

@@ -17,22 +17,26 @@ use crate::refs::LogError;
 /// Lifetime of an etcd maintenance lease; renewed every third of it.
 const LEASE_TTL_SECS: i64 = 30;
 
-/// A held maintenance lock; dropping it releases the lock (at once in the process, in the
-/// background in etcd).
+/// A held maintenance lock. [`MaintenanceLock::release`] gives it back and, in etcd, waits
+/// until etcd knows; dropping it releases it too (at once in the process, in the background in
+/// etcd, where a process that exits right after may leave the key until its lease expires).
+#[derive(Debug)]
 pub struct MaintenanceLock {
-    _held: Box<dyn Send + Sync>,
+    held: Held,
 }
 
-impl std::fmt::Debug for MaintenanceLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MaintenanceLock").finish_non_exhaustive()
-    }
+#[derive(Debug)]
+enum Held {
+    Local(#[allow(dead_code, reason = "held for its Drop")] LocalGuard),
+    Etcd(EtcdGuard),
 }
 
 impl MaintenanceLock {
-    fn new(held: impl Send + Sync + 'static) -> MaintenanceLock {
-        MaintenanceLock {
-            _held: Box::new(held),
+    /// Releases the lock, in etcd before returning (a failure there is logged: the key goes
+    /// when its lease expires).
+    pub async fn release(self) {
+        if let Held::Etcd(mut guard) = self.held {
+            guard.revoke().await;
         }
     }
 }
@@ -43,6 +47,7 @@ pub struct LocalMaintenance {
     running: Arc<Mutex<HashSet<String>>>,
 }
 
+#[derive(Debug)]
 struct LocalGuard {
     running: Arc<Mutex<HashSet<String>>>,
     repo: String,
@@ -64,31 +69,55 @@ impl LocalMaintenance {
         if !running.insert(repo.to_owned()) {
             return None;
         }
-        Some(MaintenanceLock::new(LocalGuard {
-            running: Arc::clone(&self.running),
-            repo: repo.to_owned(),
-        }))
+        Some(MaintenanceLock {
+            held: Held::Local(LocalGuard {
+                running: Arc::clone(&self.running),
+                repo: repo.to_owned(),
+            }),
+        })
     }
 }
 
-/// An etcd key held under a lease kept alive by a task; revoked on drop.
+/// An etcd key held under a lease kept alive by a task; revoked on release or drop.
 struct EtcdGuard {
     client: EtcdClient,
-    lease: LeaseId,
+    /// `None` once revoked.
+    lease: Option<LeaseId>,
     keep_alive: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for EtcdGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdGuard")
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EtcdGuard {
+    async fn revoke(&mut self) {
+        self.keep_alive.abort();
+        if let Some(lease) = self.lease.take() {
+            revoke_lease(&self.client, lease).await;
+        }
+    }
+}
+
+async fn revoke_lease(client: &EtcdClient, lease: LeaseId) {
+    if let Err(error) = client.lease_revoke(lease).await {
+        tracing::debug!(%error, "releasing a maintenance lease failed; it expires by itself");
+    }
 }
 
 impl Drop for EtcdGuard {
     fn drop(&mut self) {
         self.keep_alive.abort();
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
         let client = self.client.clone();
-        let lease = self.lease;
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = client.lease_revoke(lease).await {
-                    tracing::debug!(%error, "releasing a maintenance lease failed; it expires by itself");
-                }
-            });
+            runtime.spawn(async move { revoke_lease(&client, lease).await });
         }
     }
 }
@@ -143,9 +172,11 @@ pub(super) async fn lock_in_etcd(
             }
         }
     });
-    Ok(Some(MaintenanceLock::new(EtcdGuard {
-        client: client.clone(),
-        lease,
-        keep_alive,
-    })))
+    Ok(Some(MaintenanceLock {
+        held: Held::Etcd(EtcdGuard {
+            client: client.clone(),
+            lease: Some(lease),
+            keep_alive,
+        }),
+    }))
 }
