@@ -31,6 +31,12 @@ impl Client {
         }
     }
 
+    /// Points `origin` at `url` (another daemon).
+    pub fn set_origin(&self, url: &str) {
+        self.git
+            .ok(&self.dir, &["remote", "set-url", "origin", url]);
+    }
+
     /// Runs `git ARGS` in the work repository.
     pub fn run(&self, args: &[&str]) -> Output {
         self.git.run(&self.dir, args)

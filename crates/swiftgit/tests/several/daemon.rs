@@ -64,10 +64,23 @@ impl TestRepo {
 
     /// Writes a copy of the test Swift config, with `coordinator` appended, as `<file>`.
     pub fn config(&self, file: &str, coordinator: Option<&CoordinatorSection>) -> PathBuf {
+        self.config_with(file, coordinator, "")
+    }
+
+    /// [`TestRepo::config`] with `sections` (config text, e.g. a `[maintenance]` section)
+    /// appended too.
+    pub fn config_with(
+        &self,
+        file: &str,
+        coordinator: Option<&CoordinatorSection>,
+        sections: &str,
+    ) -> PathBuf {
         let mut text = std::fs::read_to_string(&self.swift_config).expect("read the Swift config");
         if let Some(coordinator) = coordinator {
             text.push_str(&coordinator.text());
         }
+        text.push('\n');
+        text.push_str(sections);
         let path = self.dir.path().join(file);
         std::fs::write(&path, text).expect("write a config");
         path
@@ -102,6 +115,19 @@ impl TestRepo {
             self.name,
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// `swiftgit gc -c config NAME ARGS` (not started), its output piped.
+    pub fn gc(&self, config: &Path, args: &[&str]) -> Command {
+        let mut command = swiftgit(&self.dir.path().join("gc"));
+        command
+            .args(["gc", "-c"])
+            .arg(config)
+            .arg(&self.name)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
     }
 
     /// Starts a daemon named `label` on `config` with `env` added to its environment.

@@ -7,7 +7,7 @@
 //! - `daemon`: a test repository (config files, `swiftgit init`, removal) and daemon processes;
 //! - `client`: one git client's work repository: commits, `ls-remote`, porcelain pushes;
 //! - `history`: the clients' records of `refs/heads/shared` and their linearizability check;
-//! - `lose_nothing`, `second_writer`, `faults`: the bodies of the tests.
+//! - `lose_nothing`, `second_writer`, `faults`, `maintenance`: the bodies of the tests.
 //!
 //! Every process a test starts (daemons, proxies, etcd members) is stopped by a guard's `Drop`,
 //! on failure too.
@@ -19,4 +19,5 @@ pub mod etcd_cluster;
 pub mod faults;
 pub mod history;
 pub mod lose_nothing;
+pub mod maintenance;
 pub mod second_writer;
