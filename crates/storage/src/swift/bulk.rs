@@ -1,7 +1,7 @@
 //! Deleting many objects of one container, for [`crate::Storage::delete_many`] and the rounds of
 //! `delete_container`: with Swift's bulk middleware when `/info` offers it (`POST
-//! /v1/<account>?bulk-delete`, a page of at most `max_deletes_per_request` names per request, up
-//! to `concurrency` pages at once), else one `DELETE` per object, `concurrency` at a time.
+//! /v1/<account>?bulk-delete`, a page of at most `max_deletes_per_request` names per request,
+//! spread over up to `concurrency` pages at once), else one `DELETE` per object, `concurrency` at a time.
 //! Either way a name Swift does not find counts as already deleted. The request body and the
 //! report are built and read in `bulk_report.rs`.
 //!
@@ -31,6 +31,9 @@ use super::client::{Call, Target};
 use super::names::SEGMENT_PREFIX;
 use super::status::status_error;
 use crate::{ErrorKind, Result, StorageError};
+
+/// The fewest names a bulk-delete request carries when there are more to delete than that.
+const MIN_BULK_PAGE: usize = 100;
 
 impl SwiftStorage {
     pub(super) async fn delete_many_impl(&self, container: &str, names: &[String]) -> Result<u64> {
@@ -98,7 +101,13 @@ impl SwiftStorage {
             None => (Vec::new(), names.to_vec()),
         };
         // Indices rather than references, as in `delete_many_impl`.
-        let page = self.bulk_delete_page.unwrap_or(1).max(1);
+        // Swift works through one request's names one after the other: spread many names
+        // over `concurrency` requests, none smaller than MIN_BULK_PAGE nor larger than allowed.
+        let spread = bulk
+            .len()
+            .div_ceil(self.concurrency.max(1))
+            .max(MIN_BULK_PAGE);
+        let page = self.bulk_delete_page.unwrap_or(1).clamp(1, spread);
         let (bulk, single) = (&bulk, &single);
         let in_bulk = futures::stream::iter(0..bulk.len().div_ceil(page))
             .map(|p| {
