@@ -96,6 +96,9 @@ pub struct LifeRun {
     /// The same operations right after the initial push, and what was stored then.
     pub early: Vec<WarmSample>,
     pub stored_early: Option<Stored>,
+    /// Full clones of the final history pushed at once into a fresh repository on the same
+    /// daemon: what a clone of that much history costs without the pushes' packs.
+    pub at_once: Vec<WarmSample>,
 }
 
 /// Every target's run on one repository.
@@ -134,6 +137,7 @@ impl Life<'_> {
             warm: Vec::new(),
             early: Vec::new(),
             stored_early: None,
+            at_once: Vec::new(),
         };
         let client = self.setup.work.join(format!("life-{}", target.key()));
         crate::repos::remove(&client)?;
@@ -236,6 +240,32 @@ impl Life<'_> {
 
         life_run.warm = self.warm(&server, &url, client, "after", &mut push_command)?;
         life_run.stored = self.stored_or_say(target, name);
+
+        // The same history pushed at once into a fresh repository, cloned.
+        let fresh = format!("{name}-at-once");
+        setup.create_repo(target.server, &fresh, head)?;
+        self.cleanup.made(target.server, &fresh);
+        let fresh_url = server.url(&fresh);
+        let mirror = client.join("mirror.git");
+        run(git(&setup.env)
+            .args(["clone", "-q", "--mirror", &url])
+            .arg(&mirror))?;
+        run(git(&setup.env)
+            .arg("-C")
+            .arg(&mirror)
+            .args(["push", "-q", "--mirror", &fresh_url]))
+        .context("pushing the history at once")?;
+        crate::repos::remove(&mirror)?;
+        for i in 0..CLONE_REPEATS {
+            check_interrupted()?;
+            let dest = client.join(format!("clone-at-once-{i}.git"));
+            let mut clone = git(&setup.env);
+            clone.args(["clone", "-q", "--bare", &fresh_url]).arg(&dest);
+            life_run
+                .at_once
+                .push(measured(&server, WarmOp::Clone, Ok(clone), self.timeout));
+            crate::repos::remove(&dest)?;
+        }
         Ok(())
     }
 
@@ -541,6 +571,20 @@ pub fn markdown(results: &LifeResults) -> String {
         }
         out.push('\n');
     }
+    out.push_str("| full clone of the same history pushed at once, and after ÷ that |");
+    for run in &results.runs {
+        let cell = match (
+            median_of(&run.at_once, WarmOp::Clone),
+            warm_median(run, WarmOp::Clone),
+        ) {
+            (Some(at_once), Some(after)) => {
+                format!("{at_once:.3} s ({:.2}×)", after / at_once.max(1e-9))
+            }
+            _ => "—".to_owned(),
+        };
+        let _ = write!(out, " {cell} |");
+    }
+    out.push('\n');
     out.push_str("| stored |");
     for run in &results.runs {
         let _ = write!(
