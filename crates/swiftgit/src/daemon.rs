@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::http_settings::HttpSettings;
 use crate::maintenance_settings::MaintenanceSettings;
 use crate::settings::{DaemonFlags, DaemonSettings};
-use crate::{backend, cache_settings, coordinator_settings, http_server, stats_file};
+use crate::{backend, cache_settings, coordinator_settings, http_server, stats_file, systemd};
 
 /// Serves until a signal; with `stats_file`, keeps that file up to date with the storage
 /// counters (see [`crate::stats_file`]).
@@ -100,7 +100,10 @@ pub async fn run(
         Some(path) => Some(stats_file::start(path.clone(), usage.clone()).await?),
         None => None,
     };
+    // Every listener is bound and has printed its address.
+    systemd::notify("READY=1");
     shutdown_signal().await;
+    systemd::notify("STOPPING=1");
     let _ = stop.send(true);
     while servers.join_next().await.is_some() {}
     registry.shutdown().await;

@@ -13,6 +13,7 @@ mod init;
 mod maintenance_settings;
 mod settings;
 mod stats_file;
+mod systemd;
 mod user;
 
 use std::path::PathBuf;
