@@ -26,10 +26,10 @@
 
 pub mod auto;
 mod compact_log;
-mod ledger;
+pub mod ledger;
 mod repack;
 mod select;
-mod stored;
+pub mod stored;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
