@@ -1,6 +1,7 @@
 //! The `swiftgit` command: parses flags, loads the config, starts logging, builds the storage
 //! backend and runs one subcommand. Everything else lives in the library crates.
 
+mod admin;
 mod allocator;
 mod backend;
 mod cache_settings;
@@ -159,6 +160,113 @@ serving pushes to it) may run it, and that daemon does so by itself ([maintenanc
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// List repositories with their refs, packs, size and last push.
+    #[command(
+        long_about = "List every repository of the storage: its refs, the packs its state \
+names, the bytes of all its stored pack files (packs no state names included) and the time of \
+its last push (the newest of its last 16 log entries that changed refs, by its writer's clock; \
+`-` if none did).\n\nExit status: 0, or 1 if a repository could not be read."
+    )]
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// One JSON array instead of a table.
+        #[arg(long = "json")]
+        json: bool,
+    },
+    /// Delete repository NAME: every object of its container, then the container.
+    #[command(
+        long_about = "Delete repository NAME: every object of its container, then the \
+container, and with [coordinator] its registration in etcd.\n\nOn a terminal the name must be \
+typed again; otherwise pass --yes.\n\nIt first takes the repository's maintenance lock. \
+Without [coordinator] that is the writer lease, which a daemon holds while it pushed to the \
+repository in the last ten minutes: the command then refuses, naming that daemon, and once it \
+holds the lease daemons' pushes are refused. With etcd only maintenance runs are kept away: a \
+push in flight cannot be seen before it commits. --force deletes without the lock (a \
+container that holds no repository too).\n\nExit status: 0 when deleted, 1 otherwise, 2 for a \
+usage error."
+    )]
+    Delete {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Repository name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
+        /// Delete without taking the repository's lock (or a container that holds no
+        /// repository).
+        #[arg(long = "force")]
+        force: bool,
+    },
+    /// Check repository NAME, or every repository: packs, indexes, connectivity, orphan packs.
+    #[command(
+        long_about = "Check repository NAME (or every repository with --all): every pack its \
+state names is read whole and must match its checksum, name and index, and every index its own \
+checksum; every ref's object must be present and everything the refs reach must be found (as \
+`git fsck --connectivity-only`). Stored packs no state names (orphans) are listed with what \
+maintenance knows of them; they are not problems (a killed push leaves one; `swiftgit gc` \
+deletes them after the prune grace).\n\n--repair re-adopts orphan packs holding objects the \
+refs need (the state a lost race between two uncoordinated writers leaves) and drops unsound \
+packs whose objects are all elsewhere, in one state change under the maintenance lock, then \
+checks again.\n\nExit status: 0 if every repository is sound, 1 if problems were found (or \
+remain after --repair) or a check failed, 2 for a usage error."
+    )]
+    Fsck {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Repository name.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Every repository of the storage.
+        #[arg(long = "all")]
+        all: bool,
+        /// Repair what can be repaired, then check again.
+        #[arg(long = "repair")]
+        repair: bool,
+        /// One JSON array of reports instead of text.
+        #[arg(long = "json")]
+        json: bool,
+    },
+    /// Make repository NAME from a git repository (a path or any URL git clones).
+    #[command(
+        long_about = "Make repository NAME from a git repository: SOURCE is a path or any URL \
+`git clone --mirror` accepts (the real git fetches it into a temporary directory). Every ref \
+and HEAD are imported, with one pack of all their objects, in one state change. NAME is \
+created if it does not exist; an existing repository must have no refs unless --force, which \
+replaces its refs with the source's (refs only it has are deleted). A shallow source is \
+refused.\n\nExit status: 0 when imported, 1 otherwise, 2 for a usage error."
+    )]
+    Import {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// A path or URL of a git repository.
+        source: String,
+        /// Repository name.
+        name: String,
+        /// Replace the refs of an existing repository that has some.
+        #[arg(long = "force")]
+        force: bool,
+    },
+    /// Write repository NAME out as a bare git repository, or a bundle.
+    #[command(
+        long_about = "Write repository NAME out as the bare git repository PATH (absent or an \
+empty directory), or with --bundle as a git bundle: its packs go through `git index-pack`, its \
+refs and HEAD are set, and `git fsck --connectivity-only` checks the result.\n\nExit status: \
+0 when written, 1 otherwise, 2 for a usage error."
+    )]
+    Export {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Repository name.
+        name: String,
+        /// The bare repository to write.
+        #[arg(required_unless_present = "bundle", conflicts_with = "bundle")]
+        path: Option<PathBuf>,
+        /// Write a bundle (`git bundle create --all`) to FILE instead.
+        #[arg(long = "bundle", value_name = "FILE")]
+        bundle: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +277,24 @@ enum UserCommand {
         #[command(flatten)]
         config: ConfigArgs,
         /// User name (letters, digits, '.', '_', '-', '@').
+        name: String,
+        /// The users file [default: [http] users_file].
+        #[arg(long = "users-file", value_name = "FILE")]
+        users_file: Option<PathBuf>,
+    },
+    /// Print the names of the users in the users file.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The users file [default: [http] users_file].
+        #[arg(long = "users-file", value_name = "FILE")]
+        users_file: Option<PathBuf>,
+    },
+    /// Remove NAME from the users file.
+    Remove {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// User name.
         name: String,
         /// The users file [default: [http] users_file].
         #[arg(long = "users-file", value_name = "FILE")]
@@ -212,6 +338,15 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The users file: `--users-file`, else `[http] users_file` of the config.
+fn users_file_of(config: &ConfigArgs, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let configured = match &flag {
+        Some(_) => None,
+        None => http_settings::HttpSettings::load(&load_config(config)?, None)?.users_file,
+    };
+    user::users_file_path(flag, configured)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check { config } => {
@@ -227,19 +362,62 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             coordinator_settings::check(&config).await
         }
-        Command::User {
-            command:
-                UserCommand::Add {
-                    config,
-                    name,
-                    users_file,
-                },
+        Command::User { command } => match command {
+            UserCommand::Add {
+                config,
+                name,
+                users_file,
+            } => user::add(&users_file_of(&config, users_file)?, &name),
+            UserCommand::List { config, users_file } => {
+                user::list(&users_file_of(&config, users_file)?)
+            }
+            UserCommand::Remove {
+                config,
+                name,
+                users_file,
+            } => user::remove(&users_file_of(&config, users_file)?, &name),
+        },
+        Command::List { config, json } => admin::list::run(&load_config(&config)?, json).await,
+        Command::Delete {
+            config,
+            name,
+            yes,
+            force,
         } => {
-            let configured = match &users_file {
-                Some(_) => None,
-                None => http_settings::HttpSettings::load(&load_config(&config)?, None)?.users_file,
+            let request = admin::delete::DeleteRequest { name, yes, force };
+            admin::delete::run(&load_config(&config)?, &request).await
+        }
+        Command::Fsck {
+            config,
+            name,
+            all: _,
+            repair,
+            json,
+        } => {
+            let request = admin::fsck::FsckRequest { name, repair, json };
+            admin::fsck::run(&load_config(&config)?, &request).await
+        }
+        Command::Import {
+            config,
+            source,
+            name,
+            force,
+        } => {
+            let request = admin::import::ImportRequest {
+                source,
+                name,
+                force,
             };
-            user::add(&user::users_file_path(users_file, configured)?, &name)
+            admin::import::run(&load_config(&config)?, &request).await
+        }
+        Command::Export {
+            config,
+            name,
+            path,
+            bundle,
+        } => {
+            let request = admin::export::ExportRequest { name, path, bundle };
+            admin::export::run(&load_config(&config)?, &request).await
         }
         Command::Gc {
             config,
