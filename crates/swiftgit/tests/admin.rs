@@ -24,7 +24,9 @@ const BINARY: &str = env!("CARGO_BIN_EXE_swiftgit");
 /// Where the repositories live: a local directory, or the test Swift.
 struct Site {
     data: tempfile::TempDir,
-    swift: Option<PathBuf>,
+    /// `-c CONF`, if any (without: the embedded default on `data`).
+    config: Option<PathBuf>,
+    swift: bool,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -32,9 +34,34 @@ impl Site {
     fn local() -> Site {
         Site {
             data: tempfile::tempdir().expect("a data directory"),
-            swift: None,
+            config: None,
+            swift: false,
             runtime: tokio::runtime::Runtime::new().expect("a runtime"),
         }
+    }
+
+    /// The local directory with the test etcd as `[coordinator]` (a key prefix of its own), or
+    /// `None` (the case is skipped, saying so).
+    fn local_with_etcd(test: &str) -> Option<Site> {
+        let Some(endpoints) = std::env::var("SWIFTGIT_TEST_ETCD")
+            .ok()
+            .filter(|v| !v.is_empty())
+        else {
+            eprintln!("skipped {test}: SWIFTGIT_TEST_ETCD is not set (scripts/etcd-dev start)");
+            return None;
+        };
+        let mut site = Site::local();
+        let config = site.data.path().join("swiftgit.conf");
+        let text = format!(
+            "[local]\npath = {}\n[coordinator]\netcd_endpoints = {endpoints}\n\
+             etcd_prefix = swiftgit-test-admin-{}-{:x}/\n",
+            site.data.path().join("repos").display(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        std::fs::write(&config, text).expect("write the config");
+        site.config = Some(config);
+        Some(site)
     }
 
     /// The test Swift, or `None` (the case is skipped, saying so).
@@ -45,7 +72,8 @@ impl Site {
             return None;
         };
         Some(Site {
-            swift: Some(PathBuf::from(config)),
+            config: Some(PathBuf::from(config)),
+            swift: true,
             ..Site::local()
         })
     }
@@ -53,8 +81,8 @@ impl Site {
     /// A repository name of its own on Swift (the account is shared).
     fn name(&self, base: &str) -> String {
         match self.swift {
-            None => base.to_owned(),
-            Some(_) => format!("{base}-{}-{:x}", std::process::id(), rand::random::<u32>()),
+            false => base.to_owned(),
+            true => format!("{base}-{}-{:x}", std::process::id(), rand::random::<u32>()),
         }
     }
 
@@ -68,7 +96,7 @@ impl Site {
             .env("XDG_CACHE_HOME", self.data.path().join("cache"))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null());
-        if let Some(config) = &self.swift {
+        if let Some(config) = &self.config {
             command.arg("-c").arg(config);
         }
         command
@@ -106,12 +134,12 @@ impl Site {
     }
 
     fn storage(&self) -> Arc<dyn Storage> {
-        match &self.swift {
-            None => Arc::new(
+        match self.swift {
+            false => Arc::new(
                 swiftgit_storage::local::LocalStorage::open(self.data.path().join("repos"))
                     .expect("the data directory"),
             ),
-            Some(_) => {
+            true => {
                 let swift = swiftgit_test_support::swift_test_config().expect("a Swift config");
                 self.runtime.block_on(async {
                     Arc::new(
@@ -565,6 +593,27 @@ fn delete_leaves_no_object_behind_on_swift() {
     if let Some(site) = Site::swift("delete_leaves_nothing") {
         delete_leaves_nothing(&site);
     }
+}
+
+#[test]
+fn delete_with_etcd_removes_the_registration() {
+    let Some(site) = Site::local_with_etcd("delete_with_etcd_removes_the_registration") else {
+        return;
+    };
+    let git = Git::new();
+    let source = git.work_repo("work");
+    site.ok(&["init", "registered"]);
+    site.ok(&["import", source.to_str().expect("utf-8"), "registered"]);
+    assert!(
+        site.ok(&["fsck", "registered"])
+            .starts_with("registered: OK")
+    );
+    site.ok(&["delete", "--yes", "registered"]);
+    // A registration left in etcd would make init refuse the name.
+    site.ok(&["init", "registered"]);
+    let (_, stderr) = site.fails(&["import", source.to_str().expect("utf-8"), "x/y"], 1);
+    assert!(stderr.contains("invalid repository name"), "{stderr}");
+    site.ok(&["delete", "--yes", "registered"]);
 }
 
 #[test]
