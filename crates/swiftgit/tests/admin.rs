@@ -245,6 +245,11 @@ fn import_then_clone(site: &Site) {
     // A second import into a repository that has refs is refused, changing nothing.
     let (_, stderr) = site.fails(&["import", source.to_str().expect("utf-8"), &name], 1);
     assert!(stderr.contains("already has 45 refs"), "{stderr}");
+    // --force replaces them: a ref the source no longer has goes, a new one comes.
+    git.ok(&source, &["branch", "-D", "feature/00"]);
+    git.commit(&source, "late", "late\n", "late");
+    git.ok(&source, &["branch", "late"]);
+    site.ok(&["import", "--force", &url, &name]);
 
     let daemon = site.daemon();
     let clone = git.path("clone.git");
