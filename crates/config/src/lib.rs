@@ -3,15 +3,23 @@
 //! verbatim; absent or empty keys take the seed's defaults. No file at all selects the embedded
 //! default, a local directory. Nothing here does network IO; `load` reads one file.
 //!
+//! Every key, its default and its doc are declared once, in the tables of [`table`]; the
+//! readers ([`SectionReader`]) read keys of those tables only, and the unknown-key warnings and
+//! `swiftgit config --defaults` come from the same tables.
+//!
 //! Secrets never reach `Debug` output or error messages: see [`Secret`].
 
 mod error;
 mod ini;
+mod reader;
 mod swift;
+pub mod table;
 
 pub use error::{ConfigError, InvalidValue};
 pub use ini::{Ini, Section};
-pub use swift::{AuthVersion, EndpointInterface, SectionReader, SwiftConfig};
+pub use reader::SectionReader;
+pub use swift::{AuthVersion, EndpointInterface, SwiftConfig};
+pub use table::sections;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,7 +27,7 @@ use std::path::{Path, PathBuf};
 /// Environment variables that name a config file, in order of precedence (after `-c`).
 pub const CONFIG_ENV_VARS: [&str; 2] = ["SWIFTGIT_CONFIG", "DULWICH_SWIFT_CFG"];
 /// Where the embedded default keeps repositories when no config file is given.
-pub const DEFAULT_DATA_DIR: &str = "./swiftgit-data";
+pub const DEFAULT_DATA_DIR: &str = sections::local::PATH.default_text();
 /// Overrides [`DEFAULT_DATA_DIR`] for the embedded default.
 pub const DATA_DIR_ENV_VAR: &str = "SWIFTGIT_DATA_DIR";
 
@@ -141,7 +149,7 @@ impl Config {
             line: e.line,
             message: e.message,
         })?;
-        let mut warnings = Vec::new();
+        let warnings = table::unknown_keys(&ini, path);
         let storage = match (ini.sections.get("swift"), ini.sections.get("local")) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Conflict {
@@ -149,15 +157,14 @@ impl Config {
                     message: "both [swift] and [local] are present; keep the one to use".into(),
                 });
             }
-            (Some(section), None) => {
-                StorageConfig::Swift(SwiftConfig::from_section(section, path, &mut warnings)?)
-            }
+            (Some(section), None) => StorageConfig::Swift(SwiftConfig::from_section(
+                &SectionReader::new(&sections::swift::TABLE, "swift", Some(section), path),
+            )?),
             (None, Some(section)) => {
-                let value = section
-                    .entries
-                    .get("path")
-                    .map(|e| e.value.clone())
-                    .filter(|v| !v.is_empty())
+                let local =
+                    SectionReader::new(&sections::local::TABLE, "local", Some(section), path);
+                let value = local
+                    .text(sections::local::PATH)
                     .unwrap_or_else(|| DEFAULT_DATA_DIR.to_string());
                 StorageConfig::Local(LocalConfig {
                     path: PathBuf::from(value),
@@ -179,15 +186,44 @@ impl Config {
         })
     }
 
-    /// A value from any section, with its line for error messages; `None` when absent or empty.
-    pub fn value(&self, section: &str, key: &str) -> Option<(&str, usize)> {
+    /// The file's name in messages.
+    fn path(&self) -> &Path {
+        self.origin
+            .as_deref()
+            .unwrap_or(Path::new("(embedded default)"))
+    }
+
+    /// The section of `table` (a section without pattern), absent or not, to read its keys.
+    pub fn section(&self, table: &'static table::SectionTable) -> SectionReader<'_> {
+        debug_assert!(
+            !table.patterned,
+            "[{} \"PATTERN\"] has one section per pattern",
+            table.name
+        );
+        SectionReader::new(
+            table,
+            table.name,
+            self.ini.sections.get(table.name),
+            self.path(),
+        )
+    }
+
+    /// Every `[NAME "PATTERN"]` section of `table`, with its pattern, in the file's order of
+    /// names.
+    pub fn patterned_sections(
+        &self,
+        table: &'static table::SectionTable,
+    ) -> impl Iterator<Item = (&str, SectionReader<'_>)> {
         self.ini
             .sections
-            .get(section)?
-            .entries
-            .get(key)
-            .filter(|e| !e.value.is_empty())
-            .map(|e| (e.value.as_str(), e.line))
+            .iter()
+            .filter_map(move |(header, section)| {
+                let pattern = table::pattern_of(table.name, header)?;
+                Some((
+                    pattern,
+                    SectionReader::new(table, header, Some(section), self.path()),
+                ))
+            })
     }
 }
 

@@ -1,10 +1,10 @@
-//! The `[swift]` section: the seed's 11 keys plus the Keystone v3 domains.
+//! The `[swift]` section: the seed's 11 keys plus the Keystone v3 domains (their table is
+//! [`crate::sections::swift`]).
 
-use std::path::Path;
 use std::time::Duration;
 
-use crate::error::InvalidValue;
-use crate::{ConfigError, Secret, Section};
+use crate::sections::swift;
+use crate::{ConfigError, Secret, SectionReader};
 
 /// The auth protocol used to obtain a token and the storage URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,13 +71,9 @@ pub struct SwiftConfig {
 }
 
 impl SwiftConfig {
-    pub const DEFAULT_REGION: &str = "RegionOne";
-    pub const DEFAULT_CONCURRENCY: usize = 10;
-    pub const DEFAULT_HTTP_POOL_LENGTH: usize = 10;
-    pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 20;
-    pub const DEFAULT_CHUNK_LENGTH: usize = 12228;
-    pub const DEFAULT_CACHE_LENGTH_MIB: usize = 20;
-    pub const DEFAULT_DOMAIN: &str = "Default";
+    pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = swift::HTTP_TIMEOUT.default_number();
+    pub const DEFAULT_CHUNK_LENGTH: usize = swift::CHUNK_LENGTH.default_number() as usize;
+    pub const DEFAULT_CACHE_LENGTH_MIB: usize = swift::CACHE_LENGTH.default_number() as usize;
 
     /// `X-Auth-User` for auth v1: `tenant:user` (tempauth's form) or the user alone.
     pub fn v1_user(&self) -> String {
@@ -87,111 +83,63 @@ impl SwiftConfig {
         }
     }
 
-    pub(crate) fn from_section(
-        section: &Section,
-        path: &Path,
-        warnings: &mut Vec<String>,
-    ) -> Result<SwiftConfig, ConfigError> {
-        let reader = SectionReader {
-            section,
-            name: "swift",
-            path,
-        };
-        const KNOWN: [&str; 13] = [
-            "auth_url",
-            "auth_ver",
-            "username",
-            "password",
-            "region_name",
-            "endpoint_type",
-            "concurrency",
-            "http_pool_length",
-            "http_timeout",
-            "chunk_length",
-            "cache_length",
-            "user_domain_name",
-            "project_domain_name",
-        ];
-        for key in section.entries.keys() {
-            if !KNOWN.contains(&key.as_str()) {
-                warnings.push(format!(
-                    "config file {}: unknown key `{key}` in [swift] is ignored",
-                    path.display()
-                ));
-            }
-        }
-
-        let auth_url = reader.required("auth_url")?;
+    /// Reads `[swift]` through its table.
+    pub(crate) fn from_section(reader: &SectionReader<'_>) -> Result<SwiftConfig, ConfigError> {
+        let auth_url = reader.required(swift::AUTH_URL)?;
         if !(auth_url.starts_with("http://") || auth_url.starts_with("https://")) {
-            return Err(reader.invalid("auth_url", "expected an http:// or https:// URL"));
+            return Err(reader.invalid(swift::AUTH_URL, "expected an http:// or https:// URL"));
         }
-        let auth_version = match reader.optional("auth_ver") {
+        let auth_version = match reader.optional(swift::AUTH_VER) {
             None => guess_auth_version(&auth_url),
             Some(v) => match v.as_str() {
                 "1" | "1.0" => AuthVersion::V1,
                 "2" | "2.0" => AuthVersion::V2,
                 "3" => AuthVersion::V3,
-                _ => return Err(reader.invalid("auth_ver", "expected 1, 2 or 3")),
+                _ => return Err(reader.invalid(swift::AUTH_VER, "expected 1, 2 or 3")),
             },
         };
-        let username = reader.required("username")?;
+        let username = reader.required(swift::USERNAME)?;
         let (tenant, user) = match username.split_once(';') {
             Some((tenant, user)) => (Some(tenant.trim().to_string()), user.trim().to_string()),
             None => (None, username.clone()),
         };
         if user.is_empty() {
-            return Err(reader.invalid("username", "the user name after ';' is empty"));
+            return Err(reader.invalid(swift::USERNAME, "the user name after ';' is empty"));
         }
         if auth_version != AuthVersion::V1 && tenant.as_deref().is_none_or(str::is_empty) {
             return Err(reader.invalid(
-                "username",
+                swift::USERNAME,
                 "auth v2 and v3 need `tenant;user` (the project, a ';', then the user)",
             ));
         }
-        let password = Secret::new(
-            section
-                .entries
-                .get("password")
-                .map(|e| e.value.clone())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| reader.missing("password"))?,
-        );
-        let endpoint_type = match reader.optional("endpoint_type").as_deref() {
-            None => EndpointInterface::Internal,
+        let password = Secret::new(reader.required(swift::PASSWORD)?);
+        let endpoint_type = match reader.text(swift::ENDPOINT_TYPE).as_deref() {
             Some("internalURL" | "internal") => EndpointInterface::Internal,
             Some("publicURL" | "public") => EndpointInterface::Public,
             Some("adminURL" | "admin") => EndpointInterface::Admin,
-            Some(_) => {
+            _ => {
                 return Err(reader.invalid(
-                    "endpoint_type",
+                    swift::ENDPOINT_TYPE,
                     "expected internalURL, publicURL or adminURL",
                 ));
             }
         };
+        let text = |key| reader.text(key).unwrap_or_default();
         Ok(SwiftConfig {
             auth_url,
             auth_version,
             tenant,
             user,
             password,
-            region_name: reader
-                .optional("region_name")
-                .unwrap_or_else(|| Self::DEFAULT_REGION.into()),
+            region_name: text(swift::REGION_NAME),
             endpoint_type,
-            user_domain_name: reader
-                .optional("user_domain_name")
-                .unwrap_or_else(|| Self::DEFAULT_DOMAIN.into()),
-            project_domain_name: reader
-                .optional("project_domain_name")
-                .unwrap_or_else(|| Self::DEFAULT_DOMAIN.into()),
-            concurrency: reader.positive("concurrency", Self::DEFAULT_CONCURRENCY)?,
-            http_pool_length: reader
-                .positive("http_pool_length", Self::DEFAULT_HTTP_POOL_LENGTH)?,
-            http_timeout: Duration::from_secs(
-                reader.positive("http_timeout", Self::DEFAULT_HTTP_TIMEOUT_SECS as usize)? as u64,
-            ),
-            chunk_length: reader.positive("chunk_length", Self::DEFAULT_CHUNK_LENGTH)?,
-            cache_length_mib: reader.number("cache_length", Self::DEFAULT_CACHE_LENGTH_MIB)?,
+            user_domain_name: text(swift::USER_DOMAIN_NAME),
+            project_domain_name: text(swift::PROJECT_DOMAIN_NAME),
+            concurrency: reader.positive(swift::CONCURRENCY)?,
+            http_pool_length: reader.positive(swift::HTTP_POOL_LENGTH)?,
+            http_timeout: Duration::from_secs(reader.positive(swift::HTTP_TIMEOUT)? as u64),
+            chunk_length: reader.positive(swift::CHUNK_LENGTH)?,
+            cache_length_mib: reader.number(swift::CACHE_LENGTH)?,
         })
     }
 }
@@ -205,80 +153,5 @@ fn guess_auth_version(auth_url: &str) -> AuthVersion {
         AuthVersion::V2
     } else {
         AuthVersion::V1
-    }
-}
-
-/// Typed reads from one section with errors that name the file, line, key and value.
-pub struct SectionReader<'a> {
-    pub section: &'a Section,
-    pub name: &'a str,
-    pub path: &'a Path,
-}
-
-impl SectionReader<'_> {
-    /// The value, or `None` when the key is absent or empty.
-    pub fn optional(&self, key: &str) -> Option<String> {
-        self.section
-            .entries
-            .get(key)
-            .map(|e| e.value.clone())
-            .filter(|v| !v.is_empty())
-    }
-
-    pub fn required(&self, key: &str) -> Result<String, ConfigError> {
-        self.optional(key).ok_or_else(|| self.missing(key))
-    }
-
-    /// A non-negative integer, `default` when absent or empty.
-    pub fn number(&self, key: &str, default: usize) -> Result<usize, ConfigError> {
-        match self.optional(key) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| self.invalid(key, "expected a whole number")),
-        }
-    }
-
-    /// Like [`Self::number`], but zero is refused.
-    pub fn positive(&self, key: &str, default: usize) -> Result<usize, ConfigError> {
-        match self.number(key, default)? {
-            0 => Err(self.invalid(key, "must be at least 1")),
-            n => Ok(n),
-        }
-    }
-
-    /// A boolean in configparser's spellings (`yes/no`, `true/false`, `on/off`, `1/0`).
-    pub fn boolean(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        match self
-            .optional(key)
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
-        {
-            None => Ok(default),
-            Some("1" | "yes" | "true" | "on") => Ok(true),
-            Some("0" | "no" | "false" | "off") => Ok(false),
-            Some(_) => Err(self.invalid(key, "expected true or false")),
-        }
-    }
-
-    pub fn missing(&self, key: &str) -> ConfigError {
-        ConfigError::Missing {
-            path: self.path.to_path_buf(),
-            section: self.name.to_string(),
-            key: Some(key.to_string()),
-        }
-    }
-
-    /// An error for the value of `key`. Never call it for a secret.
-    pub fn invalid(&self, key: &str, reason: &str) -> ConfigError {
-        let entry = self.section.entries.get(key);
-        ConfigError::InvalidValue(Box::new(InvalidValue {
-            path: self.path.to_path_buf(),
-            line: entry.map_or(0, |e| e.line),
-            section: self.name.to_string(),
-            key: key.to_string(),
-            value: entry.map(|e| e.value.clone()).unwrap_or_default(),
-            reason: reason.to_string(),
-        }))
     }
 }

@@ -195,3 +195,20 @@ fn embedded_default_is_a_local_directory() {
         })
     );
 }
+
+#[test]
+fn the_seed_has_no_unknown_key_and_a_typo_is_named() {
+    let seed = Config::parse(SEED, Path::new("/etc/swift-dul.conf")).unwrap();
+    assert!(seed.warnings.is_empty(), "{:?}", seed.warnings);
+    let typo = Config::parse(
+        &format!("{SEED}concurency = 4\n"),
+        Path::new("/etc/swift-dul.conf"),
+    )
+    .unwrap();
+    assert_eq!(
+        typo.warnings,
+        [
+            "config file /etc/swift-dul.conf, line 24: unknown key `concurency` in [swift] is ignored"
+        ]
+    );
+}

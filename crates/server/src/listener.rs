@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use swiftgit_config::sections::daemon;
+
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -24,8 +26,8 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
-            max_connections: 256,
-            shutdown_grace: Duration::from_secs(30),
+            max_connections: const { daemon::MAX_CONNECTIONS.default_number() as usize },
+            shutdown_grace: Duration::from_secs(const { daemon::SHUTDOWN_GRACE.default_number() }),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use swiftgit_config::sections::cache;
 use swiftgit_repo::odb::{
     IngestLimits, IngestProgress, IngestedPack, ObjectDb, OdbError, OdbOptions, ReadCaches,
 };
@@ -55,7 +56,7 @@ const REF_BYTES: usize = 128;
 const HANDLE_BYTES: usize = 16 << 10;
 
 /// The default budget of [`Registry::with_memory_budget`] (config `[cache] memory_mb`).
-pub const DEFAULT_MEMORY_BUDGET: u64 = 256 << 20;
+pub const DEFAULT_MEMORY_BUDGET: u64 = cache::MEMORY_MB.default_number() << 20;
 
 /// One repository: its refs and its objects.
 ///

@@ -1,45 +1,21 @@
 //! The `[cache]` section: the daemon's disk cache of pack files, in front of Swift (a local
 //! directory backend is on disk already and gets none), which `--cache-dir` and
-//! `--no-disk-cache` override; and the memory budget of open repositories.
-//!
-//! ```ini
-//! [cache]
-//! # Directory of the copies. Default $XDG_CACHE_HOME/swiftgit/packs, else
-//! # $HOME/.cache/swiftgit/packs, else /tmp/swiftgit-<uid>/packs
-//! dir = /var/cache/swiftgit/packs
-//! # Most MiB of pack copies kept; 0 turns the cache off. Default 4096
-//! disk_mb = 4096
-//! # MiB the open repositories keep in memory besides the block and delta-base caches (pack
-//! # indexes and metadata, refs); the least recently used are closed beyond. Default 256
-//! memory_mb = 256
-//! ```
+//! `--no-disk-cache` override; and the memory budget of open repositories. Its keys, defaults
+//! and docs: [`swiftgit_config::sections::cache`].
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use swiftgit_config::sections::cache;
 use swiftgit_config::{Config, ConfigError};
 
-use crate::settings::{DaemonFlags, unknown_keys, with_section};
-
-const CACHE_KEYS: [&str; 3] = ["dir", "disk_mb", "memory_mb"];
-pub const DEFAULT_DISK_MB: usize = 4096;
-pub const DEFAULT_MEMORY_MB: usize = 256;
+use crate::settings::DaemonFlags;
 
 /// Where the disk cache lives and how large it may grow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheSettings {
     pub dir: PathBuf,
     pub budget_bytes: u64,
-}
-
-/// Unknown keys of `[cache]`, as warnings.
-pub fn warnings(config: &Config) -> Vec<String> {
-    config
-        .ini
-        .sections
-        .get("cache")
-        .map(|section| unknown_keys("cache", section, &CACHE_KEYS).collect())
-        .unwrap_or_default()
 }
 
 /// `[cache]` after the flags: `None` when the cache is off (`disk_mb = 0` or
@@ -49,30 +25,27 @@ pub fn load(
     flags: &DaemonFlags,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<CacheSettings>, ConfigError> {
-    with_section(config, "cache", |reader| {
-        let disk_mb = reader.number("disk_mb", DEFAULT_DISK_MB)?;
-        if flags.no_disk_cache || disk_mb == 0 {
-            return Ok(None);
-        }
-        let dir = match (&flags.cache_dir, reader.optional("dir")) {
-            (Some(flag), _) => flag.clone(),
-            (None, Some(configured)) => PathBuf::from(configured),
-            (None, None) => default_dir(env),
-        };
-        Ok(Some(CacheSettings {
-            dir,
-            budget_bytes: (disk_mb as u64).saturating_mul(1 << 20),
-        }))
-    })
+    let reader = config.section(&cache::TABLE);
+    let disk_mb = reader.number(cache::DISK_MB)?;
+    if flags.no_disk_cache || disk_mb == 0 {
+        return Ok(None);
+    }
+    let dir = match (&flags.cache_dir, reader.optional(cache::DIR)) {
+        (Some(flag), _) => flag.clone(),
+        (None, Some(configured)) => PathBuf::from(configured),
+        (None, None) => default_dir(env),
+    };
+    Ok(Some(CacheSettings {
+        dir,
+        budget_bytes: (disk_mb as u64).saturating_mul(1 << 20),
+    }))
 }
 
 /// `[cache] memory_mb` in bytes: the budget of what open repositories keep in memory (see
 /// `swiftgit_server::registry`); zero is refused.
 pub fn memory_budget(config: &Config) -> Result<u64, ConfigError> {
-    with_section(config, "cache", |reader| {
-        let memory_mb = reader.positive("memory_mb", DEFAULT_MEMORY_MB)?;
-        Ok((memory_mb as u64).saturating_mul(1 << 20))
-    })
+    let memory_mb = config.section(&cache::TABLE).positive(cache::MEMORY_MB)?;
+    Ok((memory_mb as u64).saturating_mul(1 << 20))
 }
 
 /// `$XDG_CACHE_HOME/swiftgit/packs`, else `$HOME/.cache/swiftgit/packs`, else
@@ -168,8 +141,8 @@ mod tests {
             .to_string();
         assert!(error.contains("[cache] disk_mb = \"lots\""), "{error}");
         assert_eq!(
-            warnings(&config("[cache]\nsize = 1\n")),
-            ["unknown key `size` in [cache] is ignored"]
+            config("[cache]\nsize = 1\n").warnings,
+            ["config file test.conf, line 4: unknown key `size` in [cache] is ignored"]
         );
     }
 
@@ -178,7 +151,7 @@ mod tests {
         assert_eq!(memory_budget(&config("")).unwrap(), 256 << 20);
         let configured = config("[cache]\nmemory_mb = 64\n");
         assert_eq!(memory_budget(&configured).unwrap(), 64 << 20);
-        assert!(warnings(&configured).is_empty());
+        assert!(configured.warnings.is_empty());
         for bad in ["-1", "0"] {
             let error = memory_budget(&config(&format!("[cache]\nmemory_mb = {bad}\n")))
                 .unwrap_err()

@@ -1,45 +1,19 @@
 //! The `[coordinator]` section: etcd, which decides every state change of every repository when
 //! several swiftgit processes write to one Swift account. Without it one process writes (a
-//! writer lease refuses a second) and any number of `--read-only` ones may serve beside it.
-//!
-//! ```ini
-//! [coordinator]
-//! # etcd's client URLs, comma-separated (http:// or https://)
-//! etcd_endpoints = http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379
-//! # etcd's authentication, if enabled
-//! etcd_user = swiftgit
-//! etcd_password = secret
-//! # PEM file of the CA that signed the endpoints' certificates (https:// endpoints)
-//! etcd_ca_file = /etc/swiftgit/etcd-ca.pem
-//! # Prefix of every key swiftgit writes. Default swiftgit/
-//! etcd_prefix = swiftgit/
-//! # Seconds an etcd request may take, retries across endpoints included. Default: [swift]
-//! # http_timeout (20)
-//! timeout = 20
-//! ```
+//! writer lease refuses a second) and any number of `--read-only` ones may serve beside it. Its
+//! keys, defaults and docs: [`swiftgit_config::sections::coordinator`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use swiftgit_config::{Config, ConfigError, StorageConfig};
+use swiftgit_config::sections::coordinator;
+use swiftgit_config::{Config, ConfigError, StorageConfig, SwiftConfig};
 use swiftgit_etcd::{EtcdClient, EtcdOptions};
 use swiftgit_repo::RepositoryOptions;
 use swiftgit_repo::refs::sequence::{Coordinator, Etcd, SingleWriter};
 
-use crate::settings::{unknown_keys, with_section};
-
-const COORDINATOR_KEYS: [&str; 6] = [
-    "etcd_endpoints",
-    "etcd_user",
-    "etcd_password",
-    "etcd_ca_file",
-    "etcd_prefix",
-    "timeout",
-];
-pub const DEFAULT_PREFIX: &str = "swiftgit/";
-const DEFAULT_TIMEOUT_SECS: usize = 20;
 /// Test-only: `pause-after-etcd-append` makes every append that won in etcd wait forever.
 const FAILPOINT_VAR: &str = "SWIFTGIT_TEST_FAILPOINT";
 
@@ -50,67 +24,57 @@ pub struct CoordinatorSettings {
     pub prefix: String,
 }
 
-/// Unknown keys of `[coordinator]`, as warnings.
-pub fn warnings(config: &Config) -> Vec<String> {
-    config
-        .ini
-        .sections
-        .get("coordinator")
-        .map(|section| unknown_keys("coordinator", section, &COORDINATOR_KEYS).collect())
-        .unwrap_or_default()
-}
-
 pub fn load(config: &Config) -> Result<Option<CoordinatorSettings>, ConfigError> {
-    if !config.ini.sections.contains_key("coordinator") {
+    let reader = config.section(&coordinator::TABLE);
+    if !reader.is_present() {
         return Ok(None);
     }
+    // Unset, `timeout` is [swift] http_timeout, whose default holds for a local directory.
     let default_timeout = match &config.storage {
         StorageConfig::Swift(swift) => swift.http_timeout.as_secs() as usize,
-        StorageConfig::Local(_) => DEFAULT_TIMEOUT_SECS,
+        StorageConfig::Local(_) => SwiftConfig::DEFAULT_HTTP_TIMEOUT_SECS as usize,
     };
-    with_section(config, "coordinator", |reader| {
-        let endpoints: Vec<String> = reader
-            .required("etcd_endpoints")?
-            .split(',')
-            .map(|endpoint| endpoint.trim().trim_end_matches('/').to_owned())
-            .filter(|endpoint| !endpoint.is_empty())
-            .collect();
-        if endpoints.is_empty() {
-            return Err(reader.missing("etcd_endpoints"));
-        }
-        if let Some(bad) = endpoints
-            .iter()
-            .find(|e| !(e.starts_with("http://") || e.starts_with("https://")))
-        {
-            return Err(reader.invalid(
-                "etcd_endpoints",
-                &format!("{bad:?} is not an http:// or https:// URL"),
-            ));
-        }
-        let user = reader.optional("etcd_user");
-        let password = reader.optional("etcd_password");
-        if user.is_some() != password.is_some() {
-            return Err(reader.missing(if user.is_some() {
-                "etcd_password"
-            } else {
-                "etcd_user"
-            }));
-        }
-        let prefix = reader
-            .optional("etcd_prefix")
-            .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
-        let timeout = reader.positive("timeout", default_timeout.max(1))?;
-        Ok(Some(CoordinatorSettings {
-            etcd: EtcdOptions {
-                endpoints,
-                user,
-                password,
-                ca_file: reader.optional("etcd_ca_file").map(PathBuf::from),
-                timeout: Duration::from_secs(timeout as u64),
-            },
-            prefix,
-        }))
-    })
+    let endpoints: Vec<String> = reader
+        .required(coordinator::ETCD_ENDPOINTS)?
+        .split(',')
+        .map(|endpoint| endpoint.trim().trim_end_matches('/').to_owned())
+        .filter(|endpoint| !endpoint.is_empty())
+        .collect();
+    if endpoints.is_empty() {
+        return Err(reader.missing(coordinator::ETCD_ENDPOINTS));
+    }
+    if let Some(bad) = endpoints
+        .iter()
+        .find(|e| !(e.starts_with("http://") || e.starts_with("https://")))
+    {
+        return Err(reader.invalid(
+            coordinator::ETCD_ENDPOINTS,
+            &format!("{bad:?} is not an http:// or https:// URL"),
+        ));
+    }
+    let user = reader.optional(coordinator::ETCD_USER);
+    let password = reader.optional(coordinator::ETCD_PASSWORD);
+    if user.is_some() != password.is_some() {
+        return Err(reader.missing(if user.is_some() {
+            coordinator::ETCD_PASSWORD
+        } else {
+            coordinator::ETCD_USER
+        }));
+    }
+    let prefix = reader.string(coordinator::ETCD_PREFIX)?;
+    let timeout = reader.positive_or(coordinator::TIMEOUT, default_timeout.max(1))?;
+    Ok(Some(CoordinatorSettings {
+        etcd: EtcdOptions {
+            endpoints,
+            user,
+            password,
+            ca_file: reader
+                .optional(coordinator::ETCD_CA_FILE)
+                .map(PathBuf::from),
+            timeout: Duration::from_secs(timeout as u64),
+        },
+        prefix,
+    }))
 }
 
 /// The repository options of a process: the etcd coordinator with `[coordinator]`, else the
@@ -194,7 +158,7 @@ mod tests {
         .expect("loads")
         .expect("present");
         assert_eq!(settings.etcd.endpoints, ["http://a:2379", "https://b:2379"]);
-        assert_eq!(settings.prefix, DEFAULT_PREFIX);
+        assert_eq!(settings.prefix, "swiftgit/");
         assert_eq!(settings.etcd.timeout, Duration::from_secs(20));
         assert_eq!(settings.etcd.user, None);
     }

@@ -21,6 +21,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use swiftgit_config::sections::{self, cache, http, maintenance, repository};
+use swiftgit_config::table::Key;
 use swiftgit_config::{Config, ConfigSource};
 
 #[derive(Debug, Parser)]
@@ -57,8 +59,8 @@ enum Command {
         config: ConfigArgs,
         /// Repository name (becomes the container name; a trailing .git is dropped).
         name: String,
-        /// The branch HEAD names. Default: [repository] initial_branch, else master.
-        #[arg(short = 'b', long = "initial-branch", value_name = "BRANCH")]
+        #[arg(short = 'b', long = "initial-branch", value_name = "BRANCH",
+              help = flag_help("The branch HEAD names.", repository::INITIAL_BRANCH))]
         initial_branch: Option<String>,
     },
     /// Serve repositories over git:// (no authentication, no encryption) and smart HTTP(S).
@@ -73,34 +75,37 @@ SIGTERM or SIGINT stops accepting and lets requests in flight finish.\n\nWith --
 (or [http] listen) the same process also serves smart HTTP(S), with Basic authentication \
 ([http] users_file, see `swiftgit user add`) and per-repository permissions ([access \"PATTERN\"] \
 sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http://ADDR:PORT`.\
-\n\nOn Swift, pack files are kept in a disk cache ([cache] dir and disk_mb, default 4096 MiB; \
---cache-dir, --no-disk-cache). In memory, all repositories share one block cache ([swift] \
-cache_length, default 20 MiB), and the repositories kept open hold at most [cache] memory_mb \
-(default 256 MiB) besides: the least recently used are closed beyond it.\n\nAfter pushes, a \
-repository with too many packs or log entries is repacked, pruned and compacted in the \
-background ([maintenance] auto, default true; see `swiftgit gc --help`)."
+\n\nOn Swift, pack files are kept in a disk cache ([cache] dir and disk_mb; --cache-dir, \
+--no-disk-cache). In memory, all repositories share one block cache ([swift] cache_length), and \
+the repositories kept open hold at most [cache] memory_mb besides: the least recently used are \
+closed beyond it.\n\nAfter pushes, a repository with too many packs or log entries is \
+repacked, pruned and compacted in the background ([maintenance] auto; see `swiftgit gc \
+--help`).\n\n`swiftgit config --defaults` prints every key of the config file with its \
+default."
     )]
     Daemon {
         #[command(flatten)]
         config: ConfigArgs,
-        /// Address to listen on [default: 127.0.0.1].
-        #[arg(short = 'l', long = "listen", value_name = "ADDR")]
+        #[arg(short = 'l', long = "listen", value_name = "ADDR",
+              help = flag_help("Address to listen on.", sections::daemon::LISTEN))]
         listen: Option<String>,
-        /// TCP port; 0 picks a free one [default: 9418].
-        #[arg(short = 'p', long = "port")]
+        #[arg(short = 'p', long = "port",
+              help = flag_help("TCP port; 0 picks a free one.", sections::daemon::PORT))]
         port: Option<u16>,
         /// Refuse every push.
         #[arg(long = "read-only")]
         read_only: bool,
-        /// Connections served at once; more wait in the kernel's backlog [default: 256].
-        #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long = "max-connections", value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+              help = flag_help("Connections served at once; more wait in the kernel's backlog.",
+                               sections::daemon::MAX_CONNECTIONS))]
         max_connections: Option<u64>,
-        /// Seconds a client may stay silent, or leave a response unread, before it is
-        /// disconnected [default: 60].
-        #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..),
+              help = flag_help("Seconds a client may stay silent, or leave a response unread, \
+before it is disconnected.", sections::daemon::IDLE_TIMEOUT))]
         idle_timeout: Option<u64>,
-        /// Also serve smart HTTP(S) on ADDR:PORT (port 0: any free one) [default: [http] listen].
-        #[arg(long = "http", value_name = "ADDR:PORT")]
+        #[arg(long = "http", value_name = "ADDR:PORT",
+              help = flag_help("Also serve smart HTTP(S) on ADDR:PORT (port 0: any free one).",
+                               http::LISTEN))]
         http: Option<String>,
         /// Serve smart HTTP only (needs --http or [http] listen).
         #[arg(long = "no-git-daemon")]
@@ -109,9 +114,8 @@ background ([maintenance] auto, default true; see `swiftgit gc --help`)."
         /// within 50 ms of a change; for benchmarks and monitoring).
         #[arg(long = "stats-file", value_name = "PATH")]
         stats_file: Option<PathBuf>,
-        /// Directory of the disk cache of pack files (Swift only) [default: [cache] dir, else
-        /// $XDG_CACHE_HOME/swiftgit/packs or ~/.cache/swiftgit/packs].
-        #[arg(long = "cache-dir", value_name = "PATH")]
+        #[arg(long = "cache-dir", value_name = "PATH",
+              help = flag_help("Directory of the disk cache of pack files (Swift only).", cache::DIR))]
         cache_dir: Option<PathBuf>,
         /// No disk cache of pack files: every read goes to Swift.
         #[arg(long = "no-disk-cache", conflicts_with = "cache_dir")]
@@ -128,9 +132,9 @@ background ([maintenance] auto, default true; see `swiftgit gc --help`)."
 repository with --all), online: pushes and fetches go on meanwhile.\n\nSmall packs are rolled \
 up into one so that the packs left grow geometrically (--full: one pack of everything \
 reachable). Objects no ref reaches move to a garbage pack that stays readable for the prune \
-grace period ([maintenance] prune, default 2 weeks), then go; packs no state names (left by \
-killed pushes) are deleted after the same period, packs a repack replaced after [maintenance] \
-retire_after (default 1 hour, at most the prune period). Log entries older than the newest \
+grace period ([maintenance] prune), then go; packs no state names (left by killed pushes) are \
+deleted after the same period, packs a repack replaced after [maintenance] retire_after (at most \
+the prune period). Log entries older than the newest \
 checkpoint and the grace period (at least 1 hour) are deleted.\n\n--prune=now deletes \
 unreachable objects at once, and with them the objects of a push in progress that no ref names \
 yet: use it only when nothing pushes. One run per repository at a time across all daemons; \
@@ -146,10 +150,10 @@ serving pushes to it) may run it, and that daemon does so by itself ([maintenanc
         /// Every repository of the storage.
         #[arg(long = "all")]
         all: bool,
-        /// How long unreachable objects stay readable: now, never, or e.g. "2 weeks",
-        /// "2.weeks.ago", 3d, 12h [default: [maintenance] prune, else 2 weeks]. Given, every
-        /// pack holding unreachable objects is rewritten.
-        #[arg(long = "prune", value_name = "DURATION")]
+        #[arg(long = "prune", value_name = "DURATION",
+              help = flag_help("How long unreachable objects stay readable: now, never, or e.g. \
+\"2 weeks\", \"2.weeks.ago\", 3d, 12h. Given, every pack holding unreachable objects is \
+rewritten.", maintenance::PRUNE))]
         prune: Option<String>,
         /// Write one pack of everything reachable.
         #[arg(long = "full")]
@@ -278,8 +282,8 @@ enum UserCommand {
         config: ConfigArgs,
         /// User name (letters, digits, '.', '_', '-', '@').
         name: String,
-        /// The users file [default: [http] users_file].
-        #[arg(long = "users-file", value_name = "FILE")]
+        #[arg(long = "users-file", value_name = "FILE",
+              help = flag_help("The users file.", http::USERS_FILE))]
         users_file: Option<PathBuf>,
     },
     /// Print the names of the users in the users file.
@@ -300,6 +304,20 @@ enum UserCommand {
         #[arg(long = "users-file", value_name = "FILE")]
         users_file: Option<PathBuf>,
     },
+}
+
+/// A flag's help that ends with the config key it overrides and that key's default (from the
+/// key's table, so that no default is written twice).
+fn flag_help(text: &str, key: Key) -> String {
+    let text = text.trim_end_matches('.');
+    match key.default_text() {
+        "" => format!("{text} [default: [{}] {}]", key.section(), key.name()),
+        default => format!(
+            "{text} [default: [{}] {}, else {default}]",
+            key.section(),
+            key.name()
+        ),
+    }
 }
 
 fn init_logging(verbose: u8) {
@@ -326,13 +344,7 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
             tracing::info!(storage = ?config.storage, "no config file: using the embedded default")
         }
     }
-    let warnings = settings::warnings(&config)
-        .into_iter()
-        .chain(http_settings::warnings(&config))
-        .chain(cache_settings::warnings(&config))
-        .chain(coordinator_settings::warnings(&config))
-        .chain(maintenance_settings::warnings(&config));
-    for warning in config.warnings.iter().cloned().chain(warnings) {
+    for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
     Ok(config)

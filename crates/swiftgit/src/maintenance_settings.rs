@@ -1,45 +1,13 @@
 //! The `[maintenance]` section: repacking, pruning and log compaction (see
 //! `swiftgit_server::maintenance`), run by `swiftgit gc` and, unless `auto = false`, by the
-//! daemon in the background when a repository crosses a threshold.
-//!
-//! ```ini
-//! [maintenance]
-//! # Run in the daemon after pushes when a threshold is crossed. Default true
-//! auto = true
-//! # Thresholds: live packs; MiB in all packs but the largest; log entries since the daemon's
-//! # last run on the repository
-//! max_packs = 16
-//! small_packs_mb = 64
-//! max_log_entries = 1000
-//! # How long unreachable objects stay readable, and stored packs no state names stay
-//! # (git's gc.pruneExpire): now, never, or a number with a unit (s, m, h, d, w, or words as
-//! # in "2 weeks" / "2.weeks.ago"). Default 2 weeks
-//! prune = 2 weeks
-//! # How long packs a repack replaced stay stored for readers that planned with them (at
-//! # most prune). Default 1 hour
-//! retire_after = 1 hour
-//! ```
+//! daemon in the background when a repository crosses a threshold. Its keys, defaults and
+//! docs: [`swiftgit_config::sections::maintenance`].
 
 use std::time::Duration;
 
+use swiftgit_config::sections::maintenance;
 use swiftgit_config::{Config, ConfigError};
-use swiftgit_server::maintenance::{
-    DEFAULT_PRUNE, DEFAULT_RETIRE_AFTER, GcOptions, LOG_GRACE_FLOOR, Thresholds,
-};
-
-use crate::settings::{unknown_keys, with_section};
-
-const MAINTENANCE_KEYS: [&str; 6] = [
-    "auto",
-    "max_packs",
-    "small_packs_mb",
-    "max_log_entries",
-    "prune",
-    "retire_after",
-];
-pub const DEFAULT_MAX_PACKS: usize = 16;
-pub const DEFAULT_SMALL_PACKS_MB: usize = 64;
-pub const DEFAULT_MAX_LOG_ENTRIES: usize = 1000;
+use swiftgit_server::maintenance::{GcOptions, LOG_GRACE_FLOOR, Thresholds};
 
 /// `[maintenance]`, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,22 +22,18 @@ pub struct MaintenanceSettings {
 
 impl MaintenanceSettings {
     pub fn load(config: &Config) -> Result<MaintenanceSettings, ConfigError> {
-        with_section(config, "maintenance", |reader| {
-            let grace = |key: &str, default: Duration| match reader.optional(key) {
-                None => Ok(default),
-                Some(text) => parse_grace(&text).map_err(|message| reader.invalid(key, &message)),
-            };
-            Ok(MaintenanceSettings {
-                auto: reader.boolean("auto", true)?,
-                max_packs: reader.positive("max_packs", DEFAULT_MAX_PACKS)?,
-                small_packs_bytes: (reader.positive("small_packs_mb", DEFAULT_SMALL_PACKS_MB)?
-                    as u64)
-                    .saturating_mul(1 << 20),
-                max_log_entries: reader.positive("max_log_entries", DEFAULT_MAX_LOG_ENTRIES)?
-                    as u64,
-                prune: grace("prune", DEFAULT_PRUNE)?,
-                retire_after: grace("retire_after", DEFAULT_RETIRE_AFTER)?,
-            })
+        let reader = config.section(&maintenance::TABLE);
+        let grace = |key| {
+            parse_grace(&reader.string(key)?).map_err(|message| reader.invalid(key, &message))
+        };
+        Ok(MaintenanceSettings {
+            auto: reader.boolean(maintenance::AUTO)?,
+            max_packs: reader.positive(maintenance::MAX_PACKS)?,
+            small_packs_bytes: (reader.positive(maintenance::SMALL_PACKS_MB)? as u64)
+                .saturating_mul(1 << 20),
+            max_log_entries: reader.positive(maintenance::MAX_LOG_ENTRIES)? as u64,
+            prune: grace(maintenance::PRUNE)?,
+            retire_after: grace(maintenance::RETIRE_AFTER)?,
         })
     }
 
@@ -91,16 +55,6 @@ impl MaintenanceSettings {
             ..GcOptions::default()
         }
     }
-}
-
-/// Unknown keys of `[maintenance]`, as warnings.
-pub fn warnings(config: &Config) -> Vec<String> {
-    config
-        .ini
-        .sections
-        .get("maintenance")
-        .map(|section| unknown_keys("maintenance", section, &MAINTENANCE_KEYS).collect())
-        .unwrap_or_default()
 }
 
 /// A grace period: `now` (zero), `never`, or a number and a unit — `s`, `m`, `h`, `d`, `w` or
@@ -164,8 +118,13 @@ mod tests {
     fn the_section_has_defaults_and_refuses_garbage() {
         let defaults = MaintenanceSettings::load(&config("")).expect("defaults");
         assert!(defaults.auto);
-        assert_eq!(defaults.max_packs, DEFAULT_MAX_PACKS);
-        assert_eq!(defaults.prune, DEFAULT_PRUNE);
+        assert_eq!(defaults.max_packs, 16);
+        // The table's text defaults are the server's (which its own defaults use).
+        assert_eq!(defaults.prune, swiftgit_server::maintenance::DEFAULT_PRUNE);
+        assert_eq!(
+            defaults.retire_after,
+            swiftgit_server::maintenance::DEFAULT_RETIRE_AFTER
+        );
         let set = MaintenanceSettings::load(&config(
             "[maintenance]\nauto = false\nprune = now\nmax_packs = 4\n",
         ))

@@ -1,56 +1,16 @@
 //! The sections of the config file that belong to the commands rather than to storage:
-//! `[daemon]` and `[repository]`, with command-line flags taking precedence.
-//!
-//! ```ini
-//! [daemon]
-//! # address, port (0: any free one), refuse pushes, connection cap, seconds of client silence,
-//! # seconds in-flight requests get at shutdown
-//! listen = 127.0.0.1
-//! port = 9418
-//! read_only = false
-//! max_connections = 256
-//! idle_timeout = 60
-//! shutdown_grace = 30
-//!
-//! [repository]
-//! # HEAD of a new repository: refs/heads/<initial_branch>
-//! initial_branch = master
-//! # git's receive.denyNonFastForwards, receive.denyDeletes, receive.denyDeleteCurrent
-//! deny_non_fast_forwards = false
-//! deny_deletes = false
-//! deny_delete_current = true
-//! ```
-//!
-//! Comments go on their own lines: the config reader keeps everything after `=` as the value.
-//! The three `deny_*` keys may also be written in `[daemon]`, which then wins.
+//! `[daemon]` and `[repository]`, with command-line flags taking precedence. Their keys,
+//! defaults and docs are the tables [`swiftgit_config::sections::daemon`] and
+//! [`swiftgit_config::sections::repository`]
+//! (`swiftgit config --defaults` prints them). The three `deny_*` keys may also be written in
+//! `[daemon]`, which then wins.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use swiftgit_config::{Config, ConfigError, Section, SectionReader};
+use swiftgit_config::sections::{daemon, repository};
+use swiftgit_config::{Config, ConfigError};
 use swiftgit_server::session::receive_pack::PushPolicy;
-
-pub const DEFAULT_LISTEN: &str = "127.0.0.1";
-pub const DEFAULT_PORT: u16 = 9418;
-pub const DEFAULT_INITIAL_BRANCH: &str = "master";
-
-const DAEMON_KEYS: [&str; 9] = [
-    "listen",
-    "port",
-    "read_only",
-    "max_connections",
-    "idle_timeout",
-    "shutdown_grace",
-    "deny_non_fast_forwards",
-    "deny_deletes",
-    "deny_delete_current",
-];
-const REPOSITORY_KEYS: [&str; 4] = [
-    "initial_branch",
-    "deny_non_fast_forwards",
-    "deny_deletes",
-    "deny_delete_current",
-];
 
 /// `[daemon]` after flags were applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,109 +42,65 @@ pub struct DaemonFlags {
     pub no_disk_cache: bool,
 }
 
-/// A section of `config`, empty when absent, read with the config crate's typed reader.
-pub(crate) fn with_section<T>(
-    config: &Config,
-    name: &'static str,
-    read: impl FnOnce(&SectionReader<'_>) -> Result<T, ConfigError>,
-) -> Result<T, ConfigError> {
-    let empty = Section::default();
-    let section = config.ini.sections.get(name).unwrap_or(&empty);
-    let path = config
-        .origin
-        .as_deref()
-        .unwrap_or(Path::new("(embedded default)"));
-    read(&SectionReader {
-        section,
-        name,
-        path,
-    })
-}
-
-/// Unknown keys of `[daemon]` and `[repository]`, as warnings.
-pub fn warnings(config: &Config) -> Vec<String> {
-    [
-        ("daemon", &DAEMON_KEYS[..]),
-        ("repository", &REPOSITORY_KEYS[..]),
-    ]
-    .into_iter()
-    .filter_map(|(name, known)| Some(unknown_keys(name, config.ini.sections.get(name)?, known)))
-    .flatten()
-    .collect()
-}
-
-/// A warning for each key of the section `[name]` that is not in `known`: the readers ignore
-/// such keys, so a misspelt one would otherwise go unnoticed.
-pub(crate) fn unknown_keys<'a>(
-    name: &'a str,
-    section: &'a Section,
-    known: &'a [&str],
-) -> impl Iterator<Item = String> + 'a {
-    section
-        .entries
-        .keys()
-        .filter(|key| !known.contains(&key.as_str()))
-        .map(move |key| format!("unknown key `{key}` in [{name}] is ignored"))
-}
-
 /// The policy keys: `[daemon]` wins over `[repository]`.
 fn policy(config: &Config) -> Result<PushPolicy, ConfigError> {
-    let defaults = PushPolicy::default();
-    let read = |key: &str, default: bool| -> Result<bool, ConfigError> {
-        let from_repository = with_section(config, "repository", |r| r.boolean(key, default))?;
-        with_section(config, "daemon", |r| r.boolean(key, from_repository))
+    let (in_daemon, in_repository) = (
+        config.section(&daemon::TABLE),
+        config.section(&repository::TABLE),
+    );
+    let read = |daemon_key, repository_key| -> Result<bool, ConfigError> {
+        in_daemon.boolean_or(daemon_key, in_repository.boolean(repository_key)?)
     };
     Ok(PushPolicy {
-        deny_non_fast_forwards: read("deny_non_fast_forwards", defaults.deny_non_fast_forwards)?,
-        deny_deletes: read("deny_deletes", defaults.deny_deletes)?,
-        deny_delete_current: read("deny_delete_current", defaults.deny_delete_current)?,
+        deny_non_fast_forwards: read(
+            daemon::DENY_NON_FAST_FORWARDS,
+            repository::DENY_NON_FAST_FORWARDS,
+        )?,
+        deny_deletes: read(daemon::DENY_DELETES, repository::DENY_DELETES)?,
+        deny_delete_current: read(daemon::DENY_DELETE_CURRENT, repository::DENY_DELETE_CURRENT)?,
     })
 }
 
 impl DaemonSettings {
     pub fn load(config: &Config, flags: &DaemonFlags) -> Result<DaemonSettings, ConfigError> {
         let policy = policy(config)?;
-        with_section(config, "daemon", |reader| {
-            let port = match flags.port {
-                Some(port) => port,
-                None => u16::try_from(reader.number("port", DEFAULT_PORT.into())?)
-                    .map_err(|_| reader.invalid("port", "expected a TCP port (0 to 65535)"))?,
-            };
-            let idle_secs = match flags.idle_timeout_secs {
-                Some(secs) => secs,
-                None => reader.positive("idle_timeout", 60)? as u64,
-            };
-            Ok(DaemonSettings {
-                listen: flags
-                    .listen
-                    .clone()
-                    .or_else(|| reader.optional("listen"))
-                    .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
-                port,
-                read_only: flags.read_only || reader.boolean("read_only", false)?,
-                max_connections: match flags.max_connections {
-                    Some(n) => n,
-                    None => reader.positive("max_connections", 256)?,
-                },
-                idle_timeout: Duration::from_secs(idle_secs.max(1)),
-                shutdown_grace: Duration::from_secs(reader.number("shutdown_grace", 30)? as u64),
-                policy,
-            })
+        let reader = config.section(&daemon::TABLE);
+        let port = match flags.port {
+            Some(port) => port,
+            None => u16::try_from(reader.number(daemon::PORT)?)
+                .map_err(|_| reader.invalid(daemon::PORT, "expected a TCP port (0 to 65535)"))?,
+        };
+        let idle_secs = match flags.idle_timeout_secs {
+            Some(secs) => secs,
+            None => reader.positive(daemon::IDLE_TIMEOUT)? as u64,
+        };
+        Ok(DaemonSettings {
+            listen: match &flags.listen {
+                Some(listen) => listen.clone(),
+                None => reader.string(daemon::LISTEN)?,
+            },
+            port,
+            read_only: flags.read_only || reader.boolean(daemon::READ_ONLY)?,
+            max_connections: match flags.max_connections {
+                Some(n) => n,
+                None => reader.positive(daemon::MAX_CONNECTIONS)?,
+            },
+            idle_timeout: Duration::from_secs(idle_secs.max(1)),
+            shutdown_grace: Duration::from_secs(reader.number(daemon::SHUTDOWN_GRACE)? as u64),
+            policy,
         })
     }
 }
 
-/// The initial branch of `swiftgit init`: the flag, else `[repository] initial_branch`, else
-/// `master`.
+/// The initial branch of `swiftgit init`: the flag, else `[repository] initial_branch` (whose
+/// default the table gives).
 pub fn initial_branch(config: &Config, flag: Option<&str>) -> Result<String, ConfigError> {
     if let Some(branch) = flag {
         return Ok(branch.to_owned());
     }
-    with_section(config, "repository", |reader| {
-        Ok(reader
-            .optional("initial_branch")
-            .unwrap_or_else(|| DEFAULT_INITIAL_BRANCH.to_owned()))
-    })
+    config
+        .section(&repository::TABLE)
+        .string(repository::INITIAL_BRANCH)
 }
 
 /// `text` after a `[local]` storage section, as the settings tests' config.
@@ -192,7 +108,7 @@ pub fn initial_branch(config: &Config, flag: Option<&str>) -> Result<String, Con
 pub(crate) fn test_config(text: &str) -> Config {
     Config::parse(
         &format!("[local]\npath = /tmp/x\n{text}"),
-        Path::new("test.conf"),
+        std::path::Path::new("test.conf"),
     )
     .expect("holds for the tests' well-formed configs")
 }
@@ -262,8 +178,8 @@ mod tests {
         .to_string();
         assert!(error.contains("read_only"), "{error}");
         assert_eq!(
-            warnings(&config("[daemon]\nlisten_address = x\n")),
-            ["unknown key `listen_address` in [daemon] is ignored"]
+            config("[daemon]\nlisten_address = x\n").warnings,
+            ["config file test.conf, line 4: unknown key `listen_address` in [daemon] is ignored"]
         );
     }
 }

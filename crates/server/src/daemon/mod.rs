@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use swiftgit_config::sections::daemon;
 use swiftgit_protocol::ProtocolVersion;
 use swiftgit_protocol::daemon_request::Service;
 use swiftgit_protocol::error_packet::encode_error;
@@ -65,7 +66,7 @@ impl Default for DaemonOptions {
     fn default() -> Self {
         DaemonOptions {
             limits: ConnectionLimits::default(),
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(const { daemon::IDLE_TIMEOUT.default_number() }),
             read_only: false,
             receive_pack: ReceivePackOptions::default(),
             upload_pack: UploadPackOptions::default(),

@@ -35,6 +35,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use swiftgit_config::sections::http as http_keys;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::listener::{self, ConnectionLimits};
@@ -76,9 +77,11 @@ impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             limits: ConnectionLimits::default(),
-            header_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(60),
-            max_body_bytes: 4 << 30,
+            header_timeout: Duration::from_secs(
+                const { http_keys::HEADER_TIMEOUT.default_number() },
+            ),
+            idle_timeout: Duration::from_secs(const { http_keys::IDLE_TIMEOUT.default_number() }),
+            max_body_bytes: const { http_keys::MAX_BODY_BYTES.default_number() },
             read_only: false,
             access: AccessRules::default(),
             receive_pack: ReceivePackOptions::default(),

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use swiftgit_config::sections::http as http_keys;
+
 /// How many failed logins an address may have in a row, and how fast they are forgiven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimit {
@@ -19,10 +21,11 @@ pub struct LoginLimit {
 }
 
 impl Default for LoginLimit {
-    /// Ten wrong passwords, then one more every six seconds (ten a minute).
+    /// `[http] login_failures` wrong passwords (10), then one more every six seconds (ten a
+    /// minute).
     fn default() -> Self {
         LoginLimit {
-            burst: 10,
+            burst: const { http_keys::LOGIN_FAILURES.default_number() as u32 },
             forgive_every: Duration::from_secs(6),
         }
     }
