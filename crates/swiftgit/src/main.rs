@@ -5,6 +5,7 @@ mod admin;
 mod allocator;
 mod backend;
 mod cache_settings;
+mod config_command;
 mod coordinator_settings;
 mod daemon;
 mod gc;
@@ -271,6 +272,14 @@ refs and HEAD are set, and `git fsck --connectivity-only` checks the result.\n\n
         #[arg(long = "bundle", value_name = "FILE")]
         bundle: Option<PathBuf>,
     },
+    /// Print the config file's reference: every section and key with its default.
+    Config {
+        /// Print a config file with every section and key at its default, each with its doc as
+        /// a comment. It loads as it is; sections whose presence alone turns something on
+        /// ([swift], [access "PATTERN"], [coordinator]) are commented out.
+        #[arg(long = "defaults", required = true)]
+        defaults: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -361,6 +370,7 @@ fn users_file_of(config: &ConfigArgs, flag: Option<PathBuf>) -> anyhow::Result<P
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Config { defaults: _ } => config_command::print_defaults(),
         Command::Check { config } => {
             let config = load_config(&config)?;
             let storage = backend::open(&config).await?;

@@ -12,9 +12,8 @@ pub fn defaults_file() -> String {
     let mut out = String::from(
         "# swiftgit's config file with every key at its default (`swiftgit config --defaults`).\n\
          # Comments go on their own lines (# or ;); a ';' inside a value is part of it. An empty\n\
-         # value means unset: the key's comment says what that means. Sections written commented\n\
-         # out (with ';') change what the server does by being present: uncomment them to use\n\
-         # them.\n",
+         # value means unset: the key's comment says what that means. Sections commented out with\n\
+         # ';' turn something on by being present: uncomment them to use them.\n",
     );
     for table in sections::ALL {
         out.push('\n');
