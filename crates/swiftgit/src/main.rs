@@ -12,6 +12,7 @@ mod gc;
 mod http_server;
 mod http_settings;
 mod init;
+mod logging;
 mod maintenance_settings;
 mod settings;
 mod stats_file;
@@ -40,6 +41,11 @@ struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+
+    #[arg(long = "log-format", value_enum, global = true, value_name = "FORMAT",
+          help = flag_help("Log lines as text, or as JSON objects (one a line, the event's fields \
+as keys) for log shippers.", sections::daemon::LOG_FORMAT))]
+    log_format: Option<logging::LogFormat>,
 
     #[command(subcommand)]
     command: Command,
@@ -329,19 +335,38 @@ fn flag_help(text: &str, key: Key) -> String {
     }
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+impl Command {
+    /// The config flags of the command, if it reads a config.
+    fn config_args(&self) -> Option<&ConfigArgs> {
+        match self {
+            Command::Init { config, .. }
+            | Command::Daemon { config, .. }
+            | Command::Gc { config, .. }
+            | Command::Check { config }
+            | Command::User {
+                command: UserCommand::Add { config, .. },
+            } => Some(config),
+            Command::Config { .. } => None,
+        }
+    }
+}
+
+/// `--log-format`, else the command's config's `[daemon] log_format`, read before logging
+/// starts so that loading the config is logged in that format too (a config that does not load,
+/// or an invalid value, is reported when the command loads it: meanwhile, text).
+fn log_format(cli: &Cli) -> logging::LogFormat {
+    if let Some(format) = cli.log_format {
+        return format;
+    }
+    cli.command
+        .config_args()
+        .and_then(|args| {
+            let source =
+                ConfigSource::locate(args.config.as_deref(), |name| std::env::var(name).ok());
+            Config::load(&source, |name| std::env::var(name).ok()).ok()
+        })
+        .and_then(|config| logging::configured_format(&config).ok())
+        .unwrap_or(logging::LogFormat::Text)
 }
 
 fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
@@ -356,6 +381,7 @@ fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
+    logging::configured_format(&config)?;
     Ok(config)
 }
 
@@ -491,7 +517,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    logging::init(cli.verbose, log_format(&cli));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -133,3 +133,104 @@ fn user_add_then_serve_http_only() {
         "no password in the log"
     );
 }
+
+/// Every stderr line of `output` as a JSON object.
+fn json_lines(stderr: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            assert!(value.is_object(), "{line}");
+            value
+        })
+        .collect()
+}
+
+/// `--log-format json` and `[daemon] log_format = json`: every log line is a JSON object, and
+/// an access line keeps its fields as keys.
+#[test]
+fn access_lines_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("swiftgit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[local]\npath = {}\n[daemon]\nlog_format = json\n[http]\nlisten = 127.0.0.1:0\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let init = Command::new(BINARY)
+        .args(["init", "-c", conf, "edeploy"])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("swiftgit init runs");
+    assert!(init.status.success());
+    let lines = json_lines(&init.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["message"] == "loaded config" && line["level"] == "INFO"),
+        "{lines:?}"
+    );
+
+    // The config says json; the flag says text and wins.
+    let text = Command::new(BINARY)
+        .args(["--log-format", "text", "init", "-c", conf, "other"])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("swiftgit init runs");
+    assert!(text.status.success());
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        stderr.contains("loaded config") && !stderr.contains('{'),
+        "{stderr}"
+    );
+
+    let mut daemon = Command::new(BINARY)
+        .args(["daemon", "-c", conf, "--no-git-daemon"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("swiftgit daemon starts");
+    let address = listening_address(&mut daemon, "http://");
+    let home = tempfile::tempdir().unwrap();
+    let url = format!("http://{address}/edeploy.git");
+    let anonymous = git(home.path(), dir.path(), &["ls-remote", &url]);
+    assert!(!anonymous.status.success(), "no anonymous reads");
+    let killed = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = daemon.wait_with_output().unwrap();
+    let lines = json_lines(&output.stderr);
+    let access = lines
+        .iter()
+        .find(|line| line["target"] == "swiftgit::access" && line["status"] == 401)
+        .unwrap_or_else(|| panic!("no access line: {lines:?}"));
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["repo"], "edeploy");
+    assert!(
+        access["path"]
+            .as_str()
+            .is_some_and(|path| path.starts_with("/edeploy.git/info/refs")),
+        "{access}"
+    );
+    for key in [
+        "peer",
+        "user",
+        "service",
+        "bytes_in",
+        "bytes_out",
+        "ms",
+        "result",
+    ] {
+        assert!(access.get(key).is_some(), "{key} in {access}");
+    }
+}

@@ -71,6 +71,7 @@ section_table! {
         MAX_CONNECTIONS = "max_connections", "256", "--max-connections: connections served at once; more wait in the backlog";
         IDLE_TIMEOUT = "idle_timeout", "60", "--idle-timeout: seconds a client may stay silent, or leave a response unread";
         SHUTDOWN_GRACE = "shutdown_grace", "30", "Seconds requests in flight get after SIGTERM / SIGINT";
+        LOG_FORMAT = "log_format", "text", "--log-format: text, or json (one object per line, for log shippers); every command";
         DENY_NON_FAST_FORWARDS = "deny_non_fast_forwards", "", "As in [repository], which it overrides when set";
         DENY_DELETES = "deny_deletes", "", "As in [repository], which it overrides when set";
         DENY_DELETE_CURRENT = "deny_delete_current", "", "As in [repository], which it overrides when set";
