@@ -223,7 +223,10 @@ impl Setup {
             add.args(["user", "add", HTTP_USER, "--users-file"])
                 .arg(&users_file);
             run_with_input(&mut add, &format!("{HTTP_PASSWORD}\n"))?;
-            sections.push_str(&format!("[http]\nusers_file = {}\n", users_file.display()));
+            sections.push_str(&format!(
+                "[http]\nusers_file = {}\ndefault_access = write\n",
+                users_file.display()
+            ));
         }
         if let Some(memory_mb) = options.memory_mb {
             sections.push_str(&format!("[cache]\nmemory_mb = {memory_mb}\n"));

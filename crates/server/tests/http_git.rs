@@ -9,6 +9,8 @@ mod http_common;
 use harness::{Backend, Git, Server};
 use http_common::{options, rule, start};
 use swiftgit_server::daemon::DaemonOptions;
+use swiftgit_server::http::HttpOptions;
+use swiftgit_server::http::access::{AccessRules, DefaultAccess};
 
 on_every_backend!(
     clone_fetch_push_in_v0_and_v2,
@@ -17,6 +19,7 @@ on_every_backend!(
     anonymous_read_per_repository,
     git_and_http_see_each_other,
     https_with_a_self_signed_certificate,
+    default_access_for_repositories_no_rule_matches,
 );
 
 const HELPER: &str = "credential.helper=!f() { echo username=alice; echo password=secret; }; f";
@@ -267,4 +270,53 @@ fn https_with_a_self_signed_certificate(backend: Backend) {
         );
     }
     assert_eq!(git.rev(&git.path("cloned"), "HEAD"), git.rev(&work, "HEAD"));
+}
+
+/// `[http] default_access` on a repository that no `[access]` section matches, over HTTP:
+/// `none` refuses every user, `read` (the default) lets users clone but not push, `write` lets
+/// them push; anonymous requests are asked for credentials in every case.
+fn default_access_for_repositories_no_rule_matches(backend: Backend) {
+    let Some(mut server) = Server::start(backend, DaemonOptions::default()) else {
+        return;
+    };
+    let repo = server.init_repo("http-default-access");
+    let with = |default_access| HttpOptions {
+        access: AccessRules {
+            default_access,
+            ..AccessRules::default()
+        },
+        ..HttpOptions::default()
+    };
+    let write = start(&server, with(DefaultAccess::Write));
+    let read = start(&server, HttpOptions::default());
+    let none = start(&server, with(DefaultAccess::None));
+    let git = Git::new();
+    let work = git.work_repo("work");
+    let bob = |http: &http_common::Http| http.url(repo.as_str(), Some(("bob", "hunter2")));
+
+    git.ok(&work, &["push", &bob(&write), "master"]);
+    let pushed = server.refs(&repo);
+    git.ok(git.work.path(), &["clone", "-q", &bob(&write), "by-write"]);
+
+    git.ok(git.work.path(), &["clone", "-q", &bob(&read), "by-read"]);
+    assert_eq!(
+        git.rev(&git.path("by-read"), "HEAD"),
+        git.rev(&work, "HEAD")
+    );
+    git.commit(&work, "r", "r\n", "refused by read");
+    let stderr = git.fails(&work, &["push", &bob(&read), "master"]);
+    assert!(stderr.contains("403"), "{stderr}");
+    assert_eq!(server.refs(&repo), pushed, "nothing was pushed");
+
+    let stderr = git.fails(git.work.path(), &["clone", "-q", &bob(&none), "by-none"]);
+    assert!(stderr.contains("403"), "{stderr}");
+    let stderr = git.fails(&work, &["push", &bob(&none), "master"]);
+    assert!(stderr.contains("403"), "{stderr}");
+
+    for http in [&write, &read, &none] {
+        let anonymous = http.url(repo.as_str(), None);
+        let stderr = git.fails(git.work.path(), &["ls-remote", &anonymous]);
+        assert!(stderr.contains("could not read Username"), "{stderr}");
+    }
+    assert_eq!(server.refs(&repo), pushed);
 }

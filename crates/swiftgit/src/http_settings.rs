@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use swiftgit_config::sections::{access, http};
 use swiftgit_config::{AuthVersion, Config, ConfigError, StorageConfig};
-use swiftgit_server::http::access::{AccessRule, AccessRules, parse_user_list};
+use swiftgit_server::http::access::{AccessRule, AccessRules, DefaultAccess, parse_user_list};
 
 /// `[http]` after flags were applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,14 @@ impl HttpSettings {
             .optional(http::KEYSTONE_PROJECT)
             .map(|project| (project, keystone_user_domain.clone()));
         let anonymous_read = reader.boolean(http::ANONYMOUS_READ)?;
+        let default_access = match reader.string(http::DEFAULT_ACCESS)?.as_str() {
+            "none" => DefaultAccess::None,
+            "read" => DefaultAccess::Read,
+            "write" => DefaultAccess::Write,
+            _ => {
+                return Err(reader.invalid(http::DEFAULT_ACCESS, "expected none, read or write"));
+            }
+        };
         Ok(HttpSettings {
             listen: listen_flag
                 .map(str::to_owned)
@@ -81,12 +89,16 @@ impl HttpSettings {
             idle_timeout: Duration::from_secs(reader.positive(http::IDLE_TIMEOUT)? as u64),
             login_failures: u32::try_from(reader.number(http::LOGIN_FAILURES)?)
                 .map_err(|_| reader.invalid(http::LOGIN_FAILURES, "too large"))?,
-            access: access_rules(config, anonymous_read)?,
+            access: AccessRules {
+                rules: access_rules(config)?,
+                default_anonymous_read: anonymous_read,
+                default_access,
+            },
         })
     }
 }
 
-fn access_rules(config: &Config, default_anonymous_read: bool) -> Result<AccessRules, ConfigError> {
+fn access_rules(config: &Config) -> Result<Vec<AccessRule>, ConfigError> {
     let mut rules = Vec::new();
     for (pattern, reader) in config.patterned_sections(&access::TABLE) {
         rules.push(AccessRule {
@@ -96,10 +108,7 @@ fn access_rules(config: &Config, default_anonymous_read: bool) -> Result<AccessR
             anonymous_read: reader.boolean(access::ANONYMOUS_READ)?,
         });
     }
-    Ok(AccessRules {
-        rules,
-        default_anonymous_read,
-    })
+    Ok(rules)
 }
 
 #[cfg(test)]
@@ -145,5 +154,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("keystone"), "{error}");
+        let error = HttpSettings::load(&config("[http]\ndefault_access = all\n"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(
+                "[http] default_access = \"all\" is invalid: expected none, read or write"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn default_access_is_read_unless_configured() {
+        let access = |text: &str| HttpSettings::load(&config(text), None).unwrap().access;
+        assert_eq!(access("").default_access, DefaultAccess::Read);
+        for (value, expected) in [
+            ("none", DefaultAccess::None),
+            ("read", DefaultAccess::Read),
+            ("write", DefaultAccess::Write),
+        ] {
+            let text = format!("[http]\ndefault_access = {value}\n");
+            assert_eq!(access(&text).default_access, expected, "{value}");
+        }
     }
 }

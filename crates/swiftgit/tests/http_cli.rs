@@ -66,7 +66,8 @@ fn user_add_then_serve_http_only() {
     std::fs::write(
         &conf,
         format!(
-            "[local]\npath = {}\n[http]\nlisten = 127.0.0.1:0\nusers_file = {users_arg}\n",
+            "[local]\npath = {}\n[http]\nlisten = 127.0.0.1:0\nusers_file = {users_arg}\n\
+             [access \"edeploy\"]\nwrite = alice\n",
             dir.path().join("data").display()
         ),
     )

@@ -83,7 +83,7 @@ fn large_push_and_clone_over_http_in_bounded_memory() {
     std::fs::write(
         &conf,
         format!(
-            "[local]\npath = {}\n[http]\nusers_file = {}\n",
+            "[local]\npath = {}\n[http]\nusers_file = {}\ndefault_access = write\n",
             dir.path().join("data").display(),
             users.display()
         ),

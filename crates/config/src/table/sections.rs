@@ -99,6 +99,7 @@ section_table! {
         MAX_BODY_BYTES = "max_body_bytes", "4294967296", "Largest request body in bytes, as sent (413 beyond; 4 GiB)";
         USERS_FILE = "users_file", "", "NAME:ARGON2-HASH lines, written by `swiftgit user add`";
         ANONYMOUS_READ = "anonymous_read", "false", "Anonymous reads of repositories that no [access] section matches";
+        DEFAULT_ACCESS = "default_access", "read", "What authenticated users may do on repositories that no [access] section matches: none, read, or write (read and push)";
         KEYSTONE = "keystone", "false", "Keystone v3 for users not in users_file: false, true ([swift] auth_url with auth_ver = 3) or a .../v3 URL";
         KEYSTONE_USER_DOMAIN = "keystone_user_domain", "Default", "Domain of Keystone users (and of keystone_project)";
         KEYSTONE_PROJECT = "keystone_project", "", "A project to scope Keystone checks to; unset: unscoped";

@@ -13,8 +13,9 @@
 //! longest pattern (ties: the alphabetically first). Within a rule, a user may read when listed
 //! in `read` or `write` (or when either holds `*`, meaning every authenticated user), and push
 //! when listed in `write` (or `write = *`); anyone may read when `anonymous_read` is true.
-//! A repository that no rule matches may be read and pushed by every authenticated user, and
-//! read anonymously when `[http] anonymous_read` is true. Pushing always needs a user.
+//! A repository that no rule matches is governed by [`DefaultAccess`] (`[http] default_access`:
+//! by default every authenticated user may read it and nobody may push), and read anonymously
+//! when `[http] anonymous_read` is true. Pushing always needs a user.
 
 /// What a request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,19 @@ pub enum Permission {
     /// Clone, fetch, ls-remote.
     Read,
     /// Push.
+    Write,
+}
+
+/// What authenticated users may do on a repository that no rule matches (`[http]
+/// default_access`). Ordered: each level allows what the one before it does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DefaultAccess {
+    /// Nothing: only repositories a rule names are served to users.
+    None,
+    /// Clone, fetch, ls-remote; pushing needs a rule's `write`.
+    #[default]
+    Read,
+    /// Read and push.
     Write,
 }
 
@@ -40,6 +54,8 @@ pub struct AccessRules {
     pub rules: Vec<AccessRule>,
     /// Anonymous reads of repositories that no rule matches.
     pub default_anonymous_read: bool,
+    /// What authenticated users may do on repositories that no rule matches.
+    pub default_access: DefaultAccess,
 }
 
 /// Splits a `read =` / `write =` value: names separated by commas or whitespace.
@@ -71,9 +87,13 @@ impl AccessRules {
     /// Whether `user` (`None`: anonymous) may do `need` on `repo`.
     pub fn allows(&self, user: Option<&str>, repo: &str, need: Permission) -> bool {
         let Some(rule) = self.rule_for(repo) else {
-            return match need {
-                Permission::Read => user.is_some() || self.default_anonymous_read,
-                Permission::Write => user.is_some(),
+            return match (need, user) {
+                (Permission::Read, None) => self.default_anonymous_read,
+                (Permission::Read, Some(_)) => {
+                    self.default_anonymous_read || self.default_access >= DefaultAccess::Read
+                }
+                (Permission::Write, None) => false,
+                (Permission::Write, Some(_)) => self.default_access == DefaultAccess::Write,
             };
         };
         let listed = |list: &[String], user: &str| list.iter().any(|n| n == "*" || n == user);
@@ -142,6 +162,7 @@ mod tests {
                 },
             ],
             default_anonymous_read: false,
+            default_access: DefaultAccess::default(),
         }
     }
 
@@ -160,9 +181,36 @@ mod tests {
         // The longer glob wins.
         assert!(!rules.allows(Some("zed"), "team-secret-x", Read));
         assert!(rules.allows(Some("dave"), "team-secret-x", Read));
-        // No rule: authenticated users only.
+        // No rule: authenticated users may read, not push (`default_access = read`).
         assert!(!rules.allows(None, "other", Read));
-        assert!(rules.allows(Some("zed"), "other", Write));
+        assert!(rules.allows(Some("zed"), "other", Read));
+        assert!(!rules.allows(Some("zed"), "other", Write));
+    }
+
+    #[test]
+    fn default_access_governs_repositories_no_rule_matches() {
+        use Permission::{Read, Write};
+        let with = |default_access, default_anonymous_read| AccessRules {
+            default_access,
+            default_anonymous_read,
+            ..rules()
+        };
+        let none = with(DefaultAccess::None, false);
+        assert!(!none.allows(Some("zed"), "other", Read));
+        assert!(!none.allows(Some("zed"), "other", Write));
+        assert!(
+            none.allows(Some("bob"), "edeploy", Read),
+            "rules still apply"
+        );
+        let write = with(DefaultAccess::Write, false);
+        assert!(write.allows(Some("zed"), "other", Write));
+        assert!(!write.allows(None, "other", Write), "pushing needs a user");
+        assert!(!write.allows(Some("zed"), "edeploy", Write), "a rule wins");
+        // What anyone may read, a user may read too.
+        let anonymous = with(DefaultAccess::None, true);
+        assert!(anonymous.allows(None, "other", Read));
+        assert!(anonymous.allows(Some("zed"), "other", Read));
+        assert!(!anonymous.allows(Some("zed"), "other", Write));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use swiftgit_server::http::access::{AccessRule, AccessRules};
+use swiftgit_server::http::access::{AccessRule, AccessRules, DefaultAccess};
 use swiftgit_server::http::auth::Authenticator;
 use swiftgit_server::http::users::{UsersFile, hash_password};
 use swiftgit_server::http::{HttpOptions, HttpServer};
@@ -63,12 +63,15 @@ pub fn rule(pattern: &str, read: &[&str], write: &[&str], anonymous_read: bool) 
     }
 }
 
-/// Options with `rules` and a small body limit where wanted.
+/// Options with `rules`; a repository no rule matches may be read and pushed by every user
+/// (`default_access = write`: most tests push to such repositories; the tests of
+/// `default_access` itself set it).
 pub fn options(rules: Vec<AccessRule>) -> HttpOptions {
     HttpOptions {
         access: AccessRules {
             rules,
             default_anonymous_read: false,
+            default_access: DefaultAccess::Write,
         },
         ..HttpOptions::default()
     }
