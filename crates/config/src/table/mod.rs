@@ -74,6 +74,16 @@ impl Key {
         }
         value
     }
+
+    /// The default as a boolean (`true` or `false`), for constant contexts like
+    /// [`Self::default_number`].
+    pub const fn default_bool(&self) -> bool {
+        match self.default.as_bytes() {
+            b"true" => true,
+            b"false" => false,
+            _ => panic!("the default is not true or false"),
+        }
+    }
 }
 
 /// How `swiftgit config --defaults` writes a section.
@@ -199,6 +209,13 @@ mod tests {
                 "config file /etc/s.conf: unknown section [deamon] is ignored",
             ]
         );
+    }
+
+    #[test]
+    fn defaults_convert_in_constant_contexts() {
+        assert_eq!(const { sections::daemon::PORT.default_number() }, 9418);
+        assert!(const { sections::repository::DENY_DELETE_CURRENT.default_bool() });
+        assert!(!const { sections::repository::DENY_DELETES.default_bool() });
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use swiftgit_config::sections::repository;
 use swiftgit_protocol::receive_pack::{RefUpdate as PushedCommand, UpdateKind};
 use swiftgit_protocol::ref_name;
 use swiftgit_repo::odb::{IngestedPack, ObjectDb};
@@ -35,12 +36,13 @@ pub struct PushPolicy {
     pub deny_delete_current: bool,
 }
 
+/// The defaults of the `[repository]` table.
 impl Default for PushPolicy {
     fn default() -> Self {
         PushPolicy {
-            deny_non_fast_forwards: false,
-            deny_deletes: false,
-            deny_delete_current: true,
+            deny_non_fast_forwards: const { repository::DENY_NON_FAST_FORWARDS.default_bool() },
+            deny_deletes: const { repository::DENY_DELETES.default_bool() },
+            deny_delete_current: const { repository::DENY_DELETE_CURRENT.default_bool() },
         }
     }
 }
