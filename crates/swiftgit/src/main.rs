@@ -343,8 +343,16 @@ impl Command {
             | Command::Daemon { config, .. }
             | Command::Gc { config, .. }
             | Command::Check { config }
+            | Command::List { config, .. }
+            | Command::Delete { config, .. }
+            | Command::Fsck { config, .. }
+            | Command::Import { config, .. }
+            | Command::Export { config, .. }
             | Command::User {
-                command: UserCommand::Add { config, .. },
+                command:
+                    UserCommand::Add { config, .. }
+                    | UserCommand::List { config, .. }
+                    | UserCommand::Remove { config, .. },
             } => Some(config),
             Command::Config { .. } => None,
         }
