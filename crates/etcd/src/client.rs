@@ -11,6 +11,7 @@ use reqwest::Url;
 
 use crate::error::{EtcdError, EtcdErrorKind};
 use crate::kv::{LeaseId, MemberStatus, RangeRequest, RangeResponse};
+use crate::stats::{TxnCounters, TxnStats};
 use crate::transport::{Answer, CONNECT_TIMEOUT, Call, CallKind, Credentials, Transport};
 use crate::txn::{Txn, TxnResponse};
 use crate::wire;
@@ -72,6 +73,7 @@ impl fmt::Debug for EtcdOptions {
 #[derive(Clone)]
 pub struct EtcdClient {
     transport: Arc<Transport>,
+    txns: Arc<TxnCounters>,
 }
 
 impl fmt::Debug for EtcdClient {
@@ -189,6 +191,7 @@ impl EtcdClient {
             .map_err(|e| invalid(format!("cannot build the HTTP client: {e}")))?;
         let transport = Transport::new(http, endpoints, options.timeout, credentials);
         Ok(EtcdClient {
+            txns: Arc::default(),
             transport: Arc::new(transport),
         })
     }
@@ -234,8 +237,20 @@ impl EtcdClient {
             kind,
             require_leader: true,
         };
-        let answer = self.transport.call(&call).await?;
-        self.decode(&call, &answer, wire::decode_txn)
+        let result = match self.transport.call(&call).await {
+            Ok(answer) => self.decode(&call, &answer, wire::decode_txn),
+            Err(error) => Err(error),
+        };
+        if kind == CallKind::Write {
+            let succeeded = result.as_ref().ok().map(|response| response.succeeded);
+            self.txns.count(succeeded);
+        }
+        result
+    }
+
+    /// The writing transactions of this client and its clones so far (for metrics).
+    pub fn txn_stats(&self) -> TxnStats {
+        self.txns.snapshot()
     }
 
     /// Sets a key's value; returns the revision of the put. Retried like a writing txn.

@@ -35,6 +35,7 @@
 mod client;
 mod error;
 pub mod kv;
+mod stats;
 mod transport;
 pub mod txn;
 mod wire;
@@ -42,4 +43,5 @@ mod wire;
 pub use client::{EtcdClient, EtcdOptions};
 pub use error::{EtcdError, EtcdErrorKind};
 pub use kv::{KeyValue, LeaseId, MemberStatus, RangeRequest, RangeResponse, prefix_end};
+pub use stats::TxnStats;
 pub use txn::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse, TxnResponse};

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod http;
 pub mod listener;
 pub mod maintenance;
+pub mod observer;
 pub mod pack;
 pub mod registry;
 pub mod session;

@@ -14,6 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::observer::{NoObserver, Refusal, ServerObserver, Transport};
+
 /// Limits shared by every transport.
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
@@ -32,11 +34,47 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Who hears of the connections a listener accepts, closes and fails to accept.
+#[derive(Debug, Clone)]
+pub struct ConnectionEvents {
+    pub transport: Transport,
+    pub observer: Arc<dyn ServerObserver>,
+}
+
+impl ConnectionEvents {
+    /// Events nobody hears (for tests).
+    pub fn unobserved(transport: Transport) -> ConnectionEvents {
+        ConnectionEvents {
+            transport,
+            observer: Arc::new(NoObserver),
+        }
+    }
+}
+
+/// A connection being served: opened when made, closed when dropped (also when its task is
+/// aborted at the end of the grace period).
+struct OpenConnection(ConnectionEvents);
+
+impl OpenConnection {
+    fn new(events: ConnectionEvents) -> OpenConnection {
+        events.observer.connection_opened(events.transport);
+        OpenConnection(events)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.observer.connection_closed(self.0.transport);
+    }
+}
+
 /// Serves `listener` until `shutdown` completes, calling `handle` for each connection on its
-/// own task. Returns after every connection has finished or the grace period ran out.
+/// own task, and telling `events` of each connection opened and closed. Returns after every
+/// connection has finished or the grace period ran out.
 pub async fn serve<H, Fut>(
     listener: TcpListener,
     limits: ConnectionLimits,
+    events: ConnectionEvents,
     shutdown: impl Future<Output = ()>,
     handle: H,
 ) where
@@ -60,12 +98,16 @@ pub async fn serve<H, Fut>(
         match accepted {
             Ok((stream, peer)) => {
                 let connection = handle(stream, peer);
+                let open = OpenConnection::new(events.clone());
                 connections.spawn(async move {
                     connection.await;
+                    drop(open);
                     drop(permit);
                 });
             }
             Err(e) => {
+                let observer = &events.observer;
+                observer.connection_refused(events.transport, Refusal::AcceptError);
                 // EMFILE and friends: wait a little instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -111,6 +153,7 @@ mod tests {
                 max_connections: 2,
                 shutdown_grace: Duration::from_secs(5),
             },
+            ConnectionEvents::unobserved(Transport::Git),
             async move {
                 let _ = stop_rx.await;
             },

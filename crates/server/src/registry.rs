@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use swiftgit_config::sections::cache;
 use swiftgit_repo::odb::{
-    IngestLimits, IngestProgress, IngestedPack, ObjectDb, OdbError, OdbOptions, ReadCaches,
+    BlockCacheStats, IngestLimits, IngestProgress, IngestedPack, ObjectDb, OdbError, OdbOptions,
+    ReadCaches,
 };
 use swiftgit_repo::refs::{LogError, RepoState};
 use swiftgit_repo::{ObjectId, PackId, RepoError, RepoName, Repository, RepositoryOptions};
@@ -26,6 +27,7 @@ use tokio::io::AsyncRead;
 use tokio::sync::OnceCell;
 
 use crate::maintenance::AutoMaintenance;
+use crate::observer::{NoObserver, ServerObserver};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -221,6 +223,8 @@ pub struct Registry {
     clock: AtomicU64,
     /// Background maintenance after pushes (off unless set).
     maintenance: Option<Arc<AutoMaintenance>>,
+    /// Hears of the requests, connections and pushes of the transports that serve it.
+    observer: Arc<dyn ServerObserver>,
 }
 
 impl Registry {
@@ -243,6 +247,7 @@ impl Registry {
             open: Mutex::new(HashMap::new()),
             clock: AtomicU64::new(0),
             maintenance: None,
+            observer: Arc::new(NoObserver),
         }
     }
 
@@ -257,6 +262,23 @@ impl Registry {
     pub fn with_maintenance(mut self, maintenance: Arc<AutoMaintenance>) -> Registry {
         self.maintenance = Some(maintenance);
         self
+    }
+
+    /// Tells `observer` of every request, connection and push served from this registry
+    /// (default: [`NoObserver`]).
+    pub fn with_observer(mut self, observer: Arc<dyn ServerObserver>) -> Registry {
+        self.observer = observer;
+        self
+    }
+
+    /// Who hears of the requests served from this registry.
+    pub fn observer(&self) -> &Arc<dyn ServerObserver> {
+        &self.observer
+    }
+
+    /// The block cache's counters (shared by every repository of the registry).
+    pub fn block_cache_stats(&self) -> BlockCacheStats {
+        self.caches.block_stats()
     }
 
     /// How the registry opens repositories (its coordinator and commit locks): a repository

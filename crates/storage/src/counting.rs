@@ -12,15 +12,19 @@
 //!
 //! Counters are relaxed atomics shared by every [`StorageCounters`] handle: cheap enough to
 //! keep on always, and a snapshot taken while calls run may mix slightly different moments.
+//! With [`Counting::with_observer`], each call is also timed and reported, with its kind and
+//! outcome, to a [`StorageObserver`] (the daemon's metrics).
 
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
 
+use crate::observer::{CallKind, StorageObserver};
 use crate::{GetResult, ObjectMeta, PutMode, PutPayload, Result, Storage};
 
 /// What a [`Counting`] storage has been asked to do since it was made.
@@ -143,6 +147,30 @@ impl StorageCounters {
 pub struct Counting<S> {
     inner: S,
     counters: StorageCounters,
+    observer: Option<Arc<dyn StorageObserver>>,
+}
+
+impl<S> Counting<S> {
+    /// Counts one call of `kind` on `counter` (see [`StorageCounters::call`]) and tells the
+    /// observer, if any, how it ended and how long it took.
+    async fn call<T>(
+        &self,
+        kind: CallKind,
+        counter: &AtomicU64,
+        op: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(observer) = &self.observer else {
+            return self.counters.call(counter, op).await;
+        };
+        let started = Instant::now();
+        let result = self.counters.call(counter, op).await;
+        let outcome = match &result {
+            Ok(_) => Ok(()),
+            Err(error) => Err(error.kind()),
+        };
+        observer.call(kind, outcome, started.elapsed());
+        result
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for Counting<S> {
@@ -159,7 +187,14 @@ impl<S: Storage> Counting<S> {
         Counting {
             inner,
             counters: StorageCounters::default(),
+            observer: None,
         }
+    }
+
+    /// Also reports each call, timed, to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn StorageObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// A handle that keeps reading this storage's counters.
@@ -181,26 +216,42 @@ impl<S: Storage> Counting<S> {
 impl<S: Storage> Storage for Counting<S> {
     async fn create_container(&self, container: &str) -> Result<bool> {
         let c = &self.counters;
-        c.call(&c.0.container_ops, self.inner.create_container(container))
-            .await
+        self.call(
+            CallKind::Container,
+            &c.0.container_ops,
+            self.inner.create_container(container),
+        )
+        .await
     }
 
     async fn container_exists(&self, container: &str) -> Result<bool> {
         let c = &self.counters;
-        c.call(&c.0.container_ops, self.inner.container_exists(container))
-            .await
+        self.call(
+            CallKind::Container,
+            &c.0.container_ops,
+            self.inner.container_exists(container),
+        )
+        .await
     }
 
     async fn delete_container(&self, container: &str) -> Result<()> {
         let c = &self.counters;
-        c.call(&c.0.container_ops, self.inner.delete_container(container))
-            .await
+        self.call(
+            CallKind::Container,
+            &c.0.container_ops,
+            self.inner.delete_container(container),
+        )
+        .await
     }
 
     async fn list_containers(&self) -> Result<Vec<String>> {
         let c = &self.counters;
-        c.call(&c.0.container_ops, self.inner.list_containers())
-            .await
+        self.call(
+            CallKind::Container,
+            &c.0.container_ops,
+            self.inner.list_containers(),
+        )
+        .await
     }
 
     async fn put(
@@ -211,9 +262,8 @@ impl<S: Storage> Storage for Counting<S> {
         mode: PutMode,
     ) -> Result<ObjectMeta> {
         let c = &self.counters;
-        let meta = c
-            .call(&c.0.puts, self.inner.put(container, name, payload, mode))
-            .await?;
+        let put = self.inner.put(container, name, payload, mode);
+        let meta = self.call(CallKind::Put, &c.0.puts, put).await?;
         StorageCounters::add(&c.0.bytes_written, meta.size);
         Ok(meta)
     }
@@ -222,7 +272,9 @@ impl<S: Storage> Storage for Counting<S> {
     /// what was read.
     async fn get(&self, container: &str, name: &str) -> Result<GetResult> {
         let c = &self.counters;
-        let result = c.call(&c.0.gets, self.inner.get(container, name)).await?;
+        let result = self
+            .call(CallKind::Get, &c.0.gets, self.inner.get(container, name))
+            .await?;
         let counters = self.counters.clone();
         let body = result
             .body
@@ -241,36 +293,46 @@ impl<S: Storage> Storage for Counting<S> {
 
     async fn get_range(&self, container: &str, name: &str, range: Range<u64>) -> Result<Bytes> {
         let c = &self.counters;
-        let bytes = c
-            .call(
-                &c.0.range_gets,
-                self.inner.get_range(container, name, range),
-            )
-            .await?;
+        let read = self.inner.get_range(container, name, range);
+        let bytes = self.call(CallKind::GetRange, &c.0.range_gets, read).await?;
         StorageCounters::add(&c.0.bytes_read, bytes.len() as u64);
         Ok(bytes)
     }
 
     async fn head(&self, container: &str, name: &str) -> Result<ObjectMeta> {
         let c = &self.counters;
-        c.call(&c.0.heads, self.inner.head(container, name)).await
+        self.call(CallKind::Head, &c.0.heads, self.inner.head(container, name))
+            .await
     }
 
     async fn delete(&self, container: &str, name: &str) -> Result<()> {
         let c = &self.counters;
-        c.call(&c.0.deletes, self.inner.delete(container, name))
-            .await
+        self.call(
+            CallKind::Delete,
+            &c.0.deletes,
+            self.inner.delete(container, name),
+        )
+        .await
     }
 
     async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
         let c = &self.counters;
-        c.call(&c.0.bulk_deletes, self.inner.delete_many(container, names))
-            .await
+        self.call(
+            CallKind::DeleteMany,
+            &c.0.bulk_deletes,
+            self.inner.delete_many(container, names),
+        )
+        .await
     }
 
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let c = &self.counters;
-        c.call(&c.0.lists, self.inner.list(container, prefix)).await
+        self.call(
+            CallKind::List,
+            &c.0.lists,
+            self.inner.list(container, prefix),
+        )
+        .await
     }
 
     async fn offer_copy(&self, container: &str, name: &str, bytes: Bytes) {
@@ -328,6 +390,34 @@ mod tests {
             }
         );
         assert_eq!(storage.stats(), stats, "the storage and a handle agree");
+    }
+
+    #[tokio::test]
+    async fn the_observer_hears_each_call_with_its_status_class() {
+        let recorder = Arc::new(crate::observer::Recorder::default());
+        let storage = Counting::new(MemoryStorage::new()).with_observer(recorder.clone());
+        storage.create_container("c").await.expect("memory");
+        storage
+            .put("c", "o", "x".into(), PutMode::Create)
+            .await
+            .expect("put");
+        let taken = storage.put("c", "o", "x".into(), PutMode::Create).await;
+        assert!(taken.is_err());
+        storage
+            .get_range("c", "missing", 0..1)
+            .await
+            .expect_err("absent");
+        let calls = recorder.calls.lock().expect("not poisoned").clone();
+        assert_eq!(
+            calls,
+            [
+                (CallKind::Container, "success"),
+                (CallKind::Put, "success"),
+                (CallKind::Put, "conflict"),
+                (CallKind::GetRange, "not_found"),
+            ]
+        );
+        assert_eq!(storage.stats().requests, 4, "the counters still count");
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@
 //! [`memory::MemoryStorage`] for unit tests, [`local::LocalStorage`] (a directory tree) for the
 //! embedded default, and [`swift::SwiftStorage`] for OpenStack Swift — plus wrappers that are
 //! themselves storages ([`retry::Retrying`], [`counting::Counting`], and
-//! [`disk_cache::DiskCache`], local copies of immutable pack files).
+//! [`disk_cache::DiskCache`], local copies of immutable pack files). The counting and retry
+//! wrappers report to an [`observer::StorageObserver`] when given one (the daemon's metrics).
 //!
 //! A *container* holds one repository; an *object* is named by any UTF-8 string. Every method's
 //! doc states what is atomic and which error a conflict returns. One conformance suite
@@ -13,6 +14,7 @@ pub mod disk_cache;
 pub mod error;
 pub mod local;
 pub mod memory;
+pub mod observer;
 pub mod retry;
 pub mod swift;
 

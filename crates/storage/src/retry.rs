@@ -17,11 +17,13 @@
 use std::fmt;
 use std::future::Future;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
 
+use crate::observer::{CallKind, StorageObserver};
 use crate::{ErrorKind, GetResult, ObjectMeta, PutMode, PutPayload, Result, Storage};
 
 /// How often and how patiently to retry.
@@ -142,6 +144,7 @@ where
 pub struct Retrying<S> {
     inner: S,
     policy: RetryPolicy,
+    observer: Option<Arc<dyn StorageObserver>>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for Retrying<S> {
@@ -155,7 +158,34 @@ impl<S: fmt::Debug> fmt::Debug for Retrying<S> {
 
 impl<S: Storage> Retrying<S> {
     pub fn new(inner: S, policy: RetryPolicy) -> Self {
-        Retrying { inner, policy }
+        Retrying {
+            inner,
+            policy,
+            observer: None,
+        }
+    }
+
+    /// Also tells `observer` of each retry.
+    pub fn with_observer(mut self, observer: Arc<dyn StorageObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// `op`, telling the observer of every call after the first (each is a retry).
+    fn attempts<'a, T, F, Fut>(&'a self, kind: CallKind, mut op: F) -> impl FnMut() -> Fut + 'a
+    where
+        F: FnMut() -> Fut + 'a,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut first = true;
+        move || {
+            if !std::mem::take(&mut first)
+                && let Some(observer) = &self.observer
+            {
+                observer.retry(kind);
+            }
+            op()
+        }
     }
 
     pub fn inner(&self) -> &S {
@@ -188,17 +218,29 @@ impl<S: Storage> Storage for Retrying<S> {
     /// answer was lost created the container.
     async fn create_container(&self, container: &str) -> Result<bool> {
         let what = Op("create container", container, None);
-        run(&self.policy, &what, Idempotence::Always, None, || {
-            self.inner.create_container(container)
-        })
+        run(
+            &self.policy,
+            &what,
+            Idempotence::Always,
+            None,
+            self.attempts(CallKind::Container, || {
+                self.inner.create_container(container)
+            }),
+        )
         .await
     }
 
     async fn container_exists(&self, container: &str) -> Result<bool> {
         let what = Op("check container", container, None);
-        run(&self.policy, &what, Idempotence::Always, None, || {
-            self.inner.container_exists(container)
-        })
+        run(
+            &self.policy,
+            &what,
+            Idempotence::Always,
+            None,
+            self.attempts(CallKind::Container, || {
+                self.inner.container_exists(container)
+            }),
+        )
         .await
     }
 
@@ -209,16 +251,22 @@ impl<S: Storage> Storage for Retrying<S> {
             &what,
             Idempotence::Always,
             Some(|| ()),
-            || self.inner.delete_container(container),
+            self.attempts(CallKind::Container, || {
+                self.inner.delete_container(container)
+            }),
         )
         .await
     }
 
     async fn list_containers(&self) -> Result<Vec<String>> {
         let what = Op("list containers", "", None);
-        run(&self.policy, &what, Idempotence::Always, None, || {
-            self.inner.list_containers()
-        })
+        run(
+            &self.policy,
+            &what,
+            Idempotence::Always,
+            None,
+            self.attempts(CallKind::Container, || self.inner.list_containers()),
+        )
         .await
     }
 
@@ -236,34 +284,54 @@ impl<S: Storage> Storage for Retrying<S> {
             PutMode::Overwrite => Idempotence::Always,
             PutMode::Create => Idempotence::OnlyIfNotSent,
         };
-        run(&self.policy, &what, idempotence, None, || {
-            self.inner.put(container, name, payload.clone(), mode)
-        })
+        run(
+            &self.policy,
+            &what,
+            idempotence,
+            None,
+            self.attempts(CallKind::Put, || {
+                self.inner.put(container, name, payload.clone(), mode)
+            }),
+        )
         .await
     }
 
     /// Retries until the body starts; a failure while streaming the body is not retried.
     async fn get(&self, container: &str, name: &str) -> Result<GetResult> {
         let what = Op("get", container, Some(name));
-        run(&self.policy, &what, Idempotence::Always, None, || {
-            self.inner.get(container, name)
-        })
+        run(
+            &self.policy,
+            &what,
+            Idempotence::Always,
+            None,
+            self.attempts(CallKind::Get, || self.inner.get(container, name)),
+        )
         .await
     }
 
     async fn get_range(&self, container: &str, name: &str, range: Range<u64>) -> Result<Bytes> {
         let what = Op("get range of", container, Some(name));
-        run(&self.policy, &what, Idempotence::Always, None, || {
-            self.inner.get_range(container, name, range.clone())
-        })
+        run(
+            &self.policy,
+            &what,
+            Idempotence::Always,
+            None,
+            self.attempts(CallKind::GetRange, || {
+                self.inner.get_range(container, name, range.clone())
+            }),
+        )
         .await
     }
 
     async fn head(&self, container: &str, name: &str) -> Result<ObjectMeta> {
         let what = Op("head", container, Some(name));
-        run(&self.policy, &what, Idempotence::Always, None, || {
-            self.inner.head(container, name)
-        })
+        run(
+            &self.policy,
+            &what,
+            Idempotence::Always,
+            None,
+            self.attempts(CallKind::Head, || self.inner.head(container, name)),
+        )
         .await
     }
 
@@ -274,7 +342,7 @@ impl<S: Storage> Storage for Retrying<S> {
             &what,
             Idempotence::Always,
             Some(|| ()),
-            || self.inner.delete(container, name),
+            self.attempts(CallKind::Delete, || self.inner.delete(container, name)),
         )
         .await
     }
@@ -283,17 +351,27 @@ impl<S: Storage> Storage for Retrying<S> {
     /// attempt's, so objects that a failed attempt removed are not counted.
     async fn delete_many(&self, container: &str, names: &[String]) -> Result<u64> {
         let what = Op("delete many objects of", container, None);
-        run(&self.policy, &what, Idempotence::Always, None, || {
-            self.inner.delete_many(container, names)
-        })
+        run(
+            &self.policy,
+            &what,
+            Idempotence::Always,
+            None,
+            self.attempts(CallKind::DeleteMany, || {
+                self.inner.delete_many(container, names)
+            }),
+        )
         .await
     }
 
     async fn list(&self, container: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
         let what = Op("list", container, None);
-        run(&self.policy, &what, Idempotence::Always, None, || {
-            self.inner.list(container, prefix)
-        })
+        run(
+            &self.policy,
+            &what,
+            Idempotence::Always,
+            None,
+            self.attempts(CallKind::List, || self.inner.list(container, prefix)),
+        )
         .await
     }
 

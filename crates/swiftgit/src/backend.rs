@@ -7,32 +7,41 @@ use anyhow::Context;
 use swiftgit_config::{Config, StorageConfig};
 use swiftgit_storage::Storage;
 use swiftgit_storage::counting::{Counting, StorageCounters};
-use swiftgit_storage::disk_cache::{DiskCache, DiskCacheOptions};
+use swiftgit_storage::disk_cache::{DiskCache, DiskCacheMonitor, DiskCacheOptions};
 use swiftgit_storage::local::LocalStorage;
 use swiftgit_storage::retry::{RetryPolicy, Retrying};
 use swiftgit_storage::swift::SwiftStorage;
 
 use crate::cache_settings::CacheSettings;
+use crate::metrics::StorageMetrics;
 use crate::stats_file::Usage;
 
 /// An open backend and the counters its users may read.
 pub struct Backend {
     pub storage: Arc<dyn Storage>,
     pub usage: Usage,
+    /// `swift` or `local`, as metrics label it.
+    pub name: &'static str,
+    /// The backend alone, without wrappers: for readiness probes.
+    pub bare: Arc<dyn Storage>,
+    /// The disk cache's figures, when there is one.
+    pub disk_cache: Option<DiskCacheMonitor>,
 }
 
 /// The backend, without a disk cache (for one-off commands).
 pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Storage>> {
-    Ok(open_counted(config, None).await?.storage)
+    Ok(open_counted(config, None, None).await?.storage)
 }
 
 /// The backend, with a [`Counting`] wrapper right around it: inside the retry wrapper, so
 /// that every attempt counts as a request. On Swift, with `cache`, a [`DiskCache`] goes
 /// outside the retry wrapper (cache → retry → counting → Swift), so that the counters count
-/// only what reaches Swift.
+/// only what reaches Swift. With `metrics`, the counting and retry wrappers report each call
+/// and retry to it.
 pub async fn open_counted(
     config: &Config,
     cache: Option<&CacheSettings>,
+    metrics: Option<&StorageMetrics>,
 ) -> anyhow::Result<Backend> {
     match &config.storage {
         StorageConfig::Local(local) => {
@@ -42,11 +51,19 @@ pub async fn open_counted(
             let storage = LocalStorage::open(&local.path).with_context(|| {
                 format!("cannot use {} as the data directory", local.path.display())
             })?;
-            let storage = Counting::new(storage);
+            // A second handle on the same directory (it holds no state but the path).
+            let bare: Arc<dyn Storage> = Arc::new(LocalStorage::open(&local.path)?);
+            let mut storage = Counting::new(storage);
+            if let Some(metrics) = metrics {
+                storage = storage.with_observer(Arc::new(metrics.for_backend("local")));
+            }
             let usage = Usage::local(storage.counters());
             Ok(Backend {
                 storage: Arc::new(storage),
                 usage,
+                name: "local",
+                bare,
+                disk_cache: None,
             })
         }
         StorageConfig::Swift(swift) => {
@@ -56,18 +73,32 @@ pub async fn open_counted(
                     swift.auth_url, swift.user
                 )
             })?;
-            let counted = Counting::new(storage.clone());
+            let mut counted = Counting::new(storage.clone());
+            let mut retrying_observer = None;
+            if let Some(metrics) = metrics {
+                let observer = Arc::new(metrics.for_backend("swift"));
+                counted = counted.with_observer(observer.clone());
+                retrying_observer = Some(observer);
+            }
             let counters: StorageCounters = counted.counters();
-            let retrying = Retrying::new(counted, RetryPolicy::default());
-            let cached: Arc<dyn Storage> = match cache {
+            let mut retrying = Retrying::new(counted, RetryPolicy::default());
+            if let Some(observer) = retrying_observer {
+                retrying = retrying.with_observer(observer);
+            }
+            let (cached, disk_cache): (Arc<dyn Storage>, _) = match cache {
                 Some(cache) => {
-                    Arc::new(open_disk_cache(retrying, cache, storage.storage_url()).await?)
+                    let cache = open_disk_cache(retrying, cache, storage.storage_url()).await?;
+                    let monitor = cache.monitor();
+                    (Arc::new(cache), Some(monitor))
                 }
-                None => Arc::new(retrying),
+                None => (Arc::new(retrying), None),
             };
             Ok(Backend {
                 storage: cached,
-                usage: Usage::swift(counters, storage),
+                usage: Usage::swift(counters, storage.clone()),
+                name: "swift",
+                bare: Arc::new(storage),
+                disk_cache,
             })
         }
     }

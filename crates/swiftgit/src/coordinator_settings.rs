@@ -80,10 +80,24 @@ pub fn load(config: &Config) -> Result<Option<CoordinatorSettings>, ConfigError>
 /// The repository options of a process: the etcd coordinator with `[coordinator]`, else the
 /// single writer (the object store alone, with its writer lease).
 pub fn repository_options(config: &Config) -> anyhow::Result<RepositoryOptions> {
+    Ok(coordination(config)?.options)
+}
+
+/// The repository options of a process, and the etcd client of its coordinator, if any (the
+/// daemon's metrics and readiness read it).
+pub struct Coordination {
+    pub options: RepositoryOptions,
+    pub etcd: Option<EtcdClient>,
+}
+
+/// [`repository_options`], with the etcd client.
+pub fn coordination(config: &Config) -> anyhow::Result<Coordination> {
+    let mut client = None;
     let coordinator: Arc<dyn Coordinator> = match load(config)? {
         Some(settings) => {
-            let client = EtcdClient::new(settings.etcd).context("invalid [coordinator]")?;
-            let mut etcd = Etcd::new(client, &settings.prefix);
+            let etcd_client = EtcdClient::new(settings.etcd).context("invalid [coordinator]")?;
+            client = Some(etcd_client.clone());
+            let mut etcd = Etcd::new(etcd_client, &settings.prefix);
             // For crash tests only (see `Etcd::pause_after_append`).
             etcd.pause_after_append =
                 std::env::var(FAILPOINT_VAR).is_ok_and(|value| value == "pause-after-etcd-append");
@@ -96,7 +110,10 @@ pub fn repository_options(config: &Config) -> anyhow::Result<RepositoryOptions> 
         }),
     };
     tracing::info!(coordinator = %coordinator.describe(), "repository states are decided by");
-    Ok(RepositoryOptions::with_coordinator(coordinator))
+    Ok(Coordination {
+        options: RepositoryOptions::with_coordinator(coordinator),
+        etcd: client,
+    })
 }
 
 /// `swiftgit check`: asks every etcd member of `[coordinator]` for its status; an error if no

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use swiftgit_config::{Config, StorageConfig};
@@ -11,17 +12,23 @@ use swiftgit_repo::odb::OdbOptions;
 use swiftgit_server::daemon::{Daemon, DaemonOptions};
 use swiftgit_server::listener::ConnectionLimits;
 use swiftgit_server::maintenance::AutoMaintenance;
+use swiftgit_server::observer::{NoObserver, ServerObserver};
 use swiftgit_server::registry::Registry;
 use swiftgit_server::session::receive_pack::ReceivePackOptions;
 use tokio::net::TcpListener;
 
 use crate::http_settings::HttpSettings;
 use crate::maintenance_settings::MaintenanceSettings;
+use crate::metrics::{self, Metrics, Readiness, Scraped};
 use crate::settings::{DaemonFlags, DaemonSettings};
-use crate::{backend, cache_settings, coordinator_settings, http_server, stats_file, systemd};
+use crate::{
+    backend, cache_settings, coordinator_settings, http_server, metrics_settings, stats_file,
+    systemd,
+};
 
 /// Serves until a signal; with `stats_file`, keeps that file up to date with the storage
-/// counters (see [`crate::stats_file`]).
+/// counters (see [`crate::stats_file`]); with `--metrics` or `[metrics] listen`, serves the
+/// metrics and health checks (see [`crate::metrics`]).
 pub async fn run(
     config: &Config,
     flags: &DaemonFlags,
@@ -32,17 +39,35 @@ pub async fn run(
     if flags.no_git_daemon && http.listen.is_none() {
         anyhow::bail!("--no-git-daemon needs --http ADDR:PORT or [http] listen");
     }
+    let metrics_listen = metrics_settings::listen(config, flags.metrics.as_deref())?;
+    let mut metrics = metrics_listen.as_ref().map(|_| Metrics::new());
     let cache = cache_settings::load(config, flags, |name| std::env::var(name).ok())?;
-    let backend::Backend { storage, usage } = backend::open_counted(config, cache.as_ref()).await?;
-    let repository_options = coordinator_settings::repository_options(config)?;
+    let backend = backend::open_counted(
+        config,
+        cache.as_ref(),
+        metrics.as_ref().map(|metrics| &metrics.storage),
+    )
+    .await?;
+    let usage = backend.usage.clone();
+    let coordination = coordinator_settings::coordination(config)?;
     let memory_budget = cache_settings::memory_budget(config)?;
     let maintenance = MaintenanceSettings::load(config)?;
-    let mut registry = Registry::with_options(storage, odb_options(config), repository_options)
-        .with_memory_budget(memory_budget);
+    let mut registry = Registry::with_options(
+        Arc::clone(&backend.storage),
+        odb_options(config),
+        coordination.options,
+    )
+    .with_memory_budget(memory_budget);
+    let observer: Arc<dyn ServerObserver> = match &metrics {
+        Some(metrics) => Arc::new(metrics.server.clone()),
+        None => Arc::new(NoObserver),
+    };
+    registry = registry.with_observer(Arc::clone(&observer));
     if maintenance.auto && !settings.read_only {
         registry = registry.with_maintenance(AutoMaintenance::new(
             maintenance.gc_options(),
             maintenance.thresholds(),
+            observer,
         ));
     }
     let registry = Arc::new(registry);
@@ -64,6 +89,14 @@ pub async fn run(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let mut servers = tokio::task::JoinSet::new();
+    let metrics_listener = match &metrics_listen {
+        Some(listen) => Some(
+            TcpListener::bind(listen.as_str())
+                .await
+                .with_context(|| format!("cannot listen on {listen} (metrics)"))?,
+        ),
+        None => None,
+    };
     if let Some(listen) = &http.listen {
         let server = http_server::build(Arc::clone(&registry), &settings, &http)?;
         let listener = TcpListener::bind(listen.as_str())
@@ -93,8 +126,37 @@ pub async fn run(
             "serving git:// (no authentication, no encryption)"
         );
         servers.spawn(
-            Daemon::new(Arc::clone(&registry), options).serve(listener, until_stopped(stopped)),
+            Daemon::new(Arc::clone(&registry), options)
+                .serve(listener, until_stopped(stopped.clone())),
         );
+    }
+    if let (Some(listener), Some(mut metrics)) = (metrics_listener, metrics.take()) {
+        let address = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
+        let (counters, swift) = backend.usage.parts();
+        metrics.add_scraped(Scraped {
+            backend: backend.name,
+            storage: counters,
+            swift,
+            disk_cache: backend.disk_cache.clone(),
+            registry: Arc::clone(&registry),
+            etcd: coordination.etcd.clone(),
+        });
+        let readiness = Readiness {
+            storage: Arc::clone(&backend.bare),
+            etcd: coordination.etcd.clone(),
+            timeout: storage_timeout(config),
+        };
+        // Printed after the git:// (or HTTP) line, which tests read first.
+        println!("swiftgit: metrics on http://{address}");
+        tracing::info!(%address, "serving /metrics, /healthz and /readyz");
+        servers.spawn(metrics::serve(
+            listener,
+            Arc::new(metrics),
+            readiness,
+            until_stopped(stopped.clone()),
+        ));
     }
     let stats_task = match &stats_file {
         Some(path) => Some(stats_file::start(path.clone(), usage.clone()).await?),
@@ -126,6 +188,14 @@ pub(crate) fn odb_options(config: &Config) -> OdbOptions {
             ..OdbOptions::default()
         },
         StorageConfig::Local(_) => OdbOptions::default(),
+    }
+}
+
+/// How long a readiness check may take: `[swift] http_timeout`, else 20 s.
+fn storage_timeout(config: &Config) -> Duration {
+    match &config.storage {
+        StorageConfig::Swift(swift) => swift.http_timeout,
+        StorageConfig::Local(_) => Duration::from_secs(20),
     }
 }
 

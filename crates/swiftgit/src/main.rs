@@ -14,6 +14,8 @@ mod http_settings;
 mod init;
 mod logging;
 mod maintenance_settings;
+mod metrics;
+mod metrics_settings;
 mod settings;
 mod stats_file;
 mod systemd;
@@ -87,8 +89,12 @@ sections); --no-git-daemon serves HTTP only. Prints `swiftgit: listening on http
 the repositories kept open hold at most [cache] memory_mb besides: the least recently used are \
 closed beyond it.\n\nAfter pushes, a repository with too many packs or log entries is \
 repacked, pruned and compacted in the background ([maintenance] auto; see `swiftgit gc \
---help`).\n\n`swiftgit config --defaults` prints every key of the config file with its \
-default."
+--help`).\n\nWith --metrics ADDR:PORT (or [metrics] listen) it serves Prometheus metrics on \
+GET /metrics (requests, storage calls, caches, pushes, maintenance, etcd transactions; names \
+start with swiftgit_), GET /healthz (200 while the process serves) and GET /readyz (200 when the \
+storage answers with valid credentials and, with [coordinator], etcd has a leader; else 503, \
+with a JSON body saying what failed), and prints `swiftgit: metrics on http://ADDR:PORT`.\n\n\
+`swiftgit config --defaults` prints every key of the config file with its default."
     )]
     Daemon {
         #[command(flatten)]
@@ -127,6 +133,10 @@ before it is disconnected.", sections::daemon::IDLE_TIMEOUT))]
         /// No disk cache of pack files: every read goes to Swift.
         #[arg(long = "no-disk-cache", conflicts_with = "cache_dir")]
         no_disk_cache: bool,
+        /// Serve Prometheus metrics (GET /metrics) and health checks (/healthz, /readyz) on
+        /// ADDR:PORT (port 0: any free one) [default: [metrics] listen, else off].
+        #[arg(long = "metrics", value_name = "ADDR:PORT")]
+        metrics: Option<String>,
     },
     /// Manage the users of the smart HTTP server.
     User {
@@ -505,6 +515,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             stats_file,
             cache_dir,
             no_disk_cache,
+            metrics,
         } => {
             let config = load_config(&config)?;
             let flags = settings::DaemonFlags {
@@ -517,6 +528,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 no_git_daemon,
                 cache_dir,
                 no_disk_cache,
+                metrics,
             };
             daemon::run(&config, &flags, stats_file).await
         }

@@ -40,6 +40,8 @@ pub struct DaemonFlags {
     pub cache_dir: Option<PathBuf>,
     /// `--no-disk-cache`: no disk cache, whatever `[cache]` says.
     pub no_disk_cache: bool,
+    /// `--metrics ADDR:PORT`: serve metrics and health checks there (`[metrics] listen`).
+    pub metrics: Option<String>,
 }
 
 /// The policy keys: `[daemon]` wins over `[repository]`.

@@ -58,6 +58,11 @@ impl Usage {
         }
     }
 
+    /// The storage counters and, on Swift, the storage whose HTTP counters to read.
+    pub fn parts(&self) -> (StorageCounters, Option<SwiftStorage>) {
+        (self.counters.clone(), self.swift.clone())
+    }
+
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             storage: self.counters.snapshot(),

@@ -49,7 +49,7 @@ pub use read::cache::MIN_BLOCK_BYTES;
 
 use format::object_links;
 use read::cache::CacheSpace;
-pub use read::cache::ReadCaches;
+pub use read::cache::{BlockCacheStats, ReadCaches};
 use read::pack::{LoadedPack, PackSet};
 
 use crate::PackId;

@@ -11,7 +11,8 @@
 //! bytes, oversized or non-hex pkt-line lengths. A client that sends nothing is dropped after the
 //! idle timeout. Each connection runs on its own task; its failure ends only that connection.
 //! One `info` log line records each request: peer, repository, service, protocol version,
-//! result, bytes each way, duration.
+//! result, bytes each way, duration; the registry's observer hears the same, without the peer
+//! and the repository.
 
 pub(crate) mod byte_count;
 mod quick_ack;
@@ -30,10 +31,11 @@ use swiftgit_protocol::error_packet::encode_error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::listener::{self, ConnectionLimits};
+use crate::listener::{self, ConnectionEvents, ConnectionLimits};
+use crate::observer::{PushRecord, RequestRecord, Transport};
 use crate::registry::Registry;
 use crate::session::pkt_io::{IdleTimeoutWriter, PktIoError, PktSink, PktStream};
-use crate::session::receive_pack::{self, ReceivePackOptions};
+use crate::session::receive_pack::{self, PushSummary, ReceivePackOptions};
 use crate::session::upload_pack::{self, UploadPackOptions};
 use byte_count::{CountingReader, CountingWriter};
 use quick_ack::QuickAck;
@@ -81,12 +83,36 @@ pub struct Daemon {
     options: DaemonOptions,
 }
 
-/// What one request did, for its log line.
+/// What one request did, for its log line and the observer.
 #[derive(Debug, Default)]
 struct RequestLog {
     target: Option<Target>,
     /// `ok`, or what went wrong.
     result: String,
+    /// The error's label, `None` when the request succeeded.
+    label: Option<&'static str>,
+    /// What a push did, once receive-pack returned.
+    push: Option<PushSummary>,
+}
+
+/// A service's name without `git-`, as the observer labels it.
+pub(crate) fn service_label(service: Service) -> &'static str {
+    match service {
+        Service::UploadPack => "upload-pack",
+        Service::ReceivePack => "receive-pack",
+    }
+}
+
+/// What the observer hears of a receive-pack session that returned `summary`: accepted when
+/// every ref update was applied; `None` when the client sent no command (git does so when it
+/// finds nothing to push, or refuses a non-fast-forward itself): no push happened.
+pub(crate) fn push_record(transport: Transport, summary: &PushSummary) -> Option<PushRecord> {
+    (summary.commands > 0).then(|| PushRecord {
+        transport,
+        accepted: summary.unpack_error.is_none() && summary.updated == summary.commands,
+        refs_updated: summary.updated as u64,
+        objects_received: summary.objects as u64,
+    })
 }
 
 impl Daemon {
@@ -103,7 +129,11 @@ impl Daemon {
     /// or, if the grace period runs out, is dropped before its ref update — never half-applied.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let limits = self.options.limits.clone();
-        listener::serve(listener, limits, shutdown, move |stream, peer| {
+        let events = ConnectionEvents {
+            transport: Transport::Git,
+            observer: Arc::clone(self.registry.observer()),
+        };
+        listener::serve(listener, limits, events, shutdown, move |stream, peer| {
             let daemon = Arc::clone(&self);
             async move { daemon.handle_connection(stream, peer).await }
         })
@@ -129,6 +159,7 @@ impl Daemon {
         let reachable = match self.serve_request(&mut input, &mut output, &mut log).await {
             Ok(()) => true,
             Err(error) => {
+                log.label = Some(error.log_label());
                 log.result = format!("{}: {error}", error.log_label());
                 match error.client_message() {
                     Some(message) => {
@@ -157,6 +188,31 @@ impl Daemon {
             ms = started.elapsed().as_millis() as u64,
             "git:// request"
         );
+        let observer = self.registry.observer();
+        let service = target.map_or("none", |t| service_label(t.service));
+        observer.request(&RequestRecord {
+            transport: Transport::Git,
+            service,
+            result: log.label.unwrap_or("ok"),
+            duration: started.elapsed(),
+            bytes_in: received.load(Ordering::Relaxed),
+            bytes_out: sent.load(Ordering::Relaxed),
+        });
+        match (&log.push, log.label) {
+            (Some(summary), _) => {
+                if let Some(record) = push_record(Transport::Git, summary) {
+                    observer.push(&record);
+                }
+            }
+            // A push that failed before or inside receive-pack.
+            (None, Some(_)) if service == "receive-pack" => observer.push(&PushRecord {
+                transport: Transport::Git,
+                accepted: false,
+                refs_updated: 0,
+                objects_received: 0,
+            }),
+            _ => {}
+        }
     }
 
     async fn serve_request<R, W>(
@@ -213,6 +269,10 @@ impl Daemon {
                         summary.updated, summary.commands, summary.objects
                     ),
                 };
+                if summary.unpack_error.is_some() {
+                    log.label = Some("unpack-error");
+                }
+                log.push = Some(summary);
             }
         }
         Ok(())

@@ -30,9 +30,12 @@ use super::body::{self, BodyEncoding, ResponseBody, full_body, pipe_body};
 use super::error::HttpError;
 use super::route::{self, Action};
 use crate::daemon::byte_count::CountingWriter;
+use crate::daemon::{push_record, service_label};
+use crate::observer::{PushRecord, RequestRecord, ServerObserver, Transport};
 use crate::registry::RepoHandle;
 use crate::session::error::{SessionError, message_with_sources};
 use crate::session::pkt_io::{IdleTimeoutWriter, PktSink, PktStream};
+use crate::session::receive_pack::PushSummary;
 use crate::session::{receive_pack, upload_pack};
 
 /// Capacity of the pipe between a session and its response body.
@@ -60,9 +63,18 @@ fn git_response(content_type: String, body: ResponseBody) -> Response<ResponseBo
     response
 }
 
-/// The access log line of one request. Never holds a password or the Authorization header.
+/// The access log line of one request, and what the observer hears of it. Never holds a
+/// password or the Authorization header.
 #[derive(Debug)]
 struct AccessLog {
+    observer: Arc<dyn ServerObserver>,
+    /// The service as the observer labels it: `info-refs` for an advertisement, the v2
+    /// command for a v2 upload-pack POST.
+    metric_service: &'static str,
+    /// The session's error label when it failed after the response started.
+    label: Option<&'static str>,
+    /// What a push POST did, once receive-pack returned.
+    push: Option<PushSummary>,
     peer: SocketAddr,
     method: String,
     path: String,
@@ -91,7 +103,60 @@ impl AccessLog {
             result,
             "HTTP request"
         );
+        let result = match self.label {
+            Some(label) => label,
+            None if status.is_success() => "ok",
+            None => status_label(status),
+        };
+        self.observer.request(&RequestRecord {
+            transport: Transport::Http,
+            service: self.metric_service,
+            result,
+            duration: self.started.elapsed(),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+        });
+        if self.metric_service == "receive-pack" {
+            let record = match &self.push {
+                Some(summary) if result == "ok" => push_record(Transport::Http, summary),
+                _ => Some(PushRecord {
+                    transport: Transport::Http,
+                    accepted: false,
+                    refs_updated: self.push.as_ref().map_or(0, |p| p.updated as u64),
+                    objects_received: self.push.as_ref().map_or(0, |p| p.objects as u64),
+                }),
+            };
+            if let Some(record) = record {
+                self.observer.push(&record);
+            }
+        }
     }
+}
+
+/// The observer's result label of an error status.
+fn status_label(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad-request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::TOO_MANY_REQUESTS => "too-many-failures",
+        status if status.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
+/// What one stateless session did: its log summary, the v2 command it served and what a push
+/// did.
+#[derive(Debug, Clone)]
+struct SessionSummary {
+    text: String,
+    command: Option<&'static str>,
+    push: Option<PushSummary>,
 }
 
 /// A response, and whether its log line is still to be written here.
@@ -109,6 +174,10 @@ impl HttpServer {
         peer: SocketAddr,
     ) -> Response<ResponseBody> {
         let log = Arc::new(std::sync::Mutex::new(AccessLog {
+            observer: Arc::clone(self.registry.observer()),
+            metric_service: "none",
+            label: None,
+            push: None,
             peer,
             method: request.method().to_string(),
             path: request.uri().path().chars().take(200).collect(),
@@ -145,6 +214,12 @@ impl HttpServer {
             request.uri().query(),
         )?;
         let service = route.action.service();
+        if let Ok(mut log) = log.lock() {
+            log.metric_service = match route.action {
+                Action::Advertise(_) => "info-refs",
+                Action::Rpc(service) => service_label(service),
+            };
+        }
         let user = match request.headers().get(header::AUTHORIZATION) {
             None => None,
             Some(value) => {
@@ -316,9 +391,24 @@ impl HttpServer {
                 .await;
             let started = bytes_out.load(Ordering::Relaxed) > 0;
             let summary = match &result {
-                Ok(summary) => summary.clone(),
+                Ok(summary) => summary.text.clone(),
                 Err(error) => format!("{}: {}", error.log_label(), message_with_sources(error)),
             };
+            if let Ok(mut log) = task_log.lock() {
+                match &result {
+                    Ok(done) => {
+                        if let Some(command) = done.command {
+                            log.metric_service = command;
+                        }
+                        if done.push.as_ref().is_some_and(|p| p.unpack_error.is_some()) {
+                            log.label = Some("unpack-error");
+                        }
+                        log.push = done.push.clone();
+                    }
+                    Err(error) if started => log.label = Some(error.log_label()),
+                    Err(_) => {}
+                }
+            }
             if started
                 && let Err(error) = &result
                 && let Some(message) = error.client_message()
@@ -333,7 +423,11 @@ impl HttpServer {
                     log.emit(StatusCode::OK, &summary);
                 }
             } else {
-                let _ = done_tx.send(result.map_err(|error| HttpError::from_session(&error)));
+                let _ = done_tx.send(
+                    result
+                        .map(|done| done.text)
+                        .map_err(|error| HttpError::from_session(&error)),
+                );
             }
         });
         let mut first = vec![0u8; 16 << 10];
@@ -354,7 +448,7 @@ impl HttpServer {
         }
     }
 
-    /// One stateless session; its summary for the log.
+    /// One stateless session; what it did.
     async fn run_session<R, W>(
         &self,
         handle: Arc<RepoHandle>,
@@ -362,7 +456,7 @@ impl HttpServer {
         version: ProtocolVersion,
         input: &mut PktStream<R>,
         output: &mut PktSink<W>,
-    ) -> Result<String, SessionError>
+    ) -> Result<SessionSummary, SessionError>
     where
         R: tokio::io::AsyncRead + Unpin + Send,
         W: tokio::io::AsyncWrite + Unpin + Send,
@@ -379,18 +473,27 @@ impl HttpServer {
                             .await?
                     }
                 };
-                Ok(format!("ok: {outcome}"))
+                Ok(SessionSummary {
+                    text: format!("ok: {outcome}"),
+                    command: outcome.last_command,
+                    push: None,
+                })
             }
             Service::ReceivePack => {
                 let options = &self.options.receive_pack;
                 let summary =
                     receive_pack::serve(&handle, input, output, version, options, false).await?;
-                Ok(match &summary.unpack_error {
+                let text = match &summary.unpack_error {
                     Some(error) => format!("unpack error: {error}"),
                     None => format!(
                         "ok: {} of {} ref(s) updated, {} object(s) received",
                         summary.updated, summary.commands, summary.objects
                     ),
+                };
+                Ok(SessionSummary {
+                    text,
+                    command: None,
+                    push: Some(summary),
                 })
             }
         }

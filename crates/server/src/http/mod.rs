@@ -38,7 +38,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use swiftgit_config::sections::http as http_keys;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::listener::{self, ConnectionLimits};
+use crate::listener::{self, ConnectionEvents, ConnectionLimits};
+use crate::observer::{Refusal, Transport};
 use crate::registry::Registry;
 use crate::session::receive_pack::ReceivePackOptions;
 use crate::session::upload_pack::UploadPackOptions;
@@ -136,7 +137,11 @@ impl HttpServer {
             shutdown.await;
             stopping.send_replace(true);
         };
-        listener::serve(listener, limits, shutdown, move |stream, peer| {
+        let events = ConnectionEvents {
+            transport: Transport::Http,
+            observer: Arc::clone(self.registry.observer()),
+        };
+        listener::serve(listener, limits, events, shutdown, move |stream, peer| {
             let server = Arc::clone(&self);
             async move { server.handle_connection(stream, peer).await }
         })
@@ -153,10 +158,12 @@ impl HttpServer {
                 let handshake =
                     tokio::time::timeout(self.options.header_timeout, acceptor.accept(stream));
                 match handshake.await {
-                    Ok(Ok(tls)) => self.serve_http(tls, peer).await,
+                    Ok(Ok(tls)) => return self.serve_http(tls, peer).await,
                     Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
+                let observer = self.registry.observer();
+                observer.connection_refused(Transport::Http, Refusal::TlsHandshake);
             }
         }
     }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use swiftgit_repo::Repository;
 use swiftgit_repo::odb::ObjectDb;
@@ -13,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{GcError, GcOptions, gc, select};
+use crate::observer::{MaintenanceResult, ServerObserver};
 
 /// When a repository is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,8 @@ pub struct AutoMaintenance {
     /// One run at a time in the process.
     turn: Arc<Semaphore>,
     tasks: Mutex<JoinSet<()>>,
+    /// Hears how each run ended.
+    observer: Arc<dyn ServerObserver>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,13 +48,20 @@ struct RepoRuns {
 }
 
 impl AutoMaintenance {
-    pub fn new(options: GcOptions, thresholds: Thresholds) -> Arc<AutoMaintenance> {
+    /// Maintenance with `options` when a repository crosses `thresholds`; `observer` hears
+    /// how each run ended.
+    pub fn new(
+        options: GcOptions,
+        thresholds: Thresholds,
+        observer: Arc<dyn ServerObserver>,
+    ) -> Arc<AutoMaintenance> {
         Arc::new(AutoMaintenance {
             options,
             thresholds,
             repos: Mutex::new(HashMap::new()),
             turn: Arc::new(Semaphore::new(1)),
             tasks: Mutex::new(JoinSet::new()),
+            observer,
         })
     }
 
@@ -77,10 +88,19 @@ impl AutoMaintenance {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
-            let outcome = match Arc::clone(&this.turn).acquire_owned().await {
-                Ok(_turn) => gc(&repo, &odb, &this.options).await,
+            let (outcome, started) = match Arc::clone(&this.turn).acquire_owned().await {
+                Ok(_turn) => {
+                    let started = Instant::now();
+                    (gc(&repo, &odb, &this.options).await, started)
+                }
                 Err(_) => return,
             };
+            let result = match &outcome {
+                Ok(_) => MaintenanceResult::Done,
+                Err(GcError::Busy { .. }) => MaintenanceResult::Busy,
+                Err(_) => MaintenanceResult::Failed,
+            };
+            this.observer.maintenance(result, started.elapsed());
             let seq = repo.state().seq();
             let mut repos = this.repos.lock().unwrap_or_else(|p| p.into_inner());
             let runs = repos.entry(name.clone()).or_default();

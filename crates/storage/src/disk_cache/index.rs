@@ -32,6 +32,8 @@ pub(super) struct Index {
     stored: u64,
     /// Bytes promised to downloads in progress.
     reserved: u64,
+    /// Copies evicted so far.
+    evictions: u64,
 }
 
 impl Index {
@@ -43,7 +45,13 @@ impl Index {
             clock: 0,
             stored: 0,
             reserved: 0,
+            evictions: 0,
         }
+    }
+
+    /// Copies evicted to stay within the budget since the index was made.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     pub fn stored_bytes(&self) -> u64 {
@@ -141,6 +149,7 @@ impl Index {
             }
             evicted.push(key);
         }
+        self.evictions += evicted.len() as u64;
         evicted
     }
 }

@@ -25,6 +25,7 @@
 //! adopts a copy another made when it misses. Each enforces the budget on the copies it knows
 //! of, so together they may exceed it (by up to one budget per process).
 
+mod activity;
 mod download;
 mod index;
 mod kept;
@@ -33,6 +34,7 @@ mod options;
 #[cfg(test)]
 mod tests;
 
+pub use activity::{DiskCacheActivity, DiskCacheMonitor};
 pub use options::{
     CacheRule, Check, DEFAULT_DOWNLOAD_AFTER, DEFAULT_MAX_DOWNLOADS, DiskCacheOptions,
 };
@@ -55,6 +57,7 @@ use crate::{
     ErrorKind, GetResult, ObjectMeta, PutMode, PutPayload, Result, Storage, StorageError,
     clip_range,
 };
+use activity::Activity;
 use download::{InFlight, Job, Progress};
 use index::{Hit, Index};
 use layout::Layout;
@@ -84,6 +87,7 @@ struct Shared {
     /// False when the directory was unusable at startup: everything passes through.
     active: bool,
     state: Mutex<State>,
+    activity: Activity,
 }
 
 struct State {
@@ -104,6 +108,14 @@ struct State {
 }
 
 impl Shared {
+    fn stats(&self) -> DiskCacheStats {
+        let state = self.lock();
+        DiskCacheStats {
+            files: state.index.files(),
+            bytes: state.index.stored_bytes(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding it; if something did, the bookkeeping is still usable.
         self.state
@@ -224,6 +236,7 @@ impl<S: Storage + 'static> DiskCache<S> {
                     disk_warned: false,
                     next_id: 0,
                 }),
+                activity: Activity::default(),
             }),
         }
     }
@@ -243,11 +256,12 @@ impl<S: Storage + 'static> DiskCache<S> {
     }
 
     pub fn stats(&self) -> DiskCacheStats {
-        let state = self.shared.lock();
-        DiskCacheStats {
-            files: state.index.files(),
-            bytes: state.index.stored_bytes(),
-        }
+        self.shared.stats()
+    }
+
+    /// A handle on the cache's figures.
+    pub fn monitor(&self) -> DiskCacheMonitor {
+        DiskCacheMonitor(Arc::clone(&self.shared))
     }
 
     /// Decides how to read `key`, starting a download if there is none and the object was
@@ -476,6 +490,7 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
     async fn get(&self, container: &str, name: &str) -> Result<GetResult> {
         if self.rule.keeps(name) {
             if let Some(bytes) = kept::read(&self.shared, &Layout::key(container, name)).await {
+                self.shared.activity.hit(bytes.len() as u64);
                 let meta = ObjectMeta {
                     name: name.to_owned(),
                     size: bytes.len() as u64,
@@ -485,15 +500,18 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
                     body: Box::pin(futures::stream::once(async move { Ok(bytes) })),
                 });
             }
+            self.shared.activity.miss();
             return self.inner.get(container, name).await;
         }
-        if self.rule.check(name).is_some()
-            && let Some(copy) = self
-                .stream_copy(&Layout::key(container, name), container, name)
-                .await
-        {
+        if self.rule.check(name).is_none() {
+            return self.inner.get(container, name).await;
+        }
+        let key = Layout::key(container, name);
+        if let Some(copy) = self.stream_copy(&key, container, name).await {
+            self.shared.activity.hit(copy.meta.size);
             return Ok(copy);
         }
+        self.shared.activity.miss();
         self.inner.get(container, name).await
     }
 
@@ -511,12 +529,14 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
                 Plan::Read(hit) => {
                     let copy = self.read_copy(&key, hit, range.clone(), container, name);
                     if let Some(bytes) = copy.await? {
+                        self.shared.activity.hit(bytes.len() as u64);
                         return Ok(bytes);
                     }
                 }
                 Plan::Follow(progress) => {
                     let followed = download::follow(progress, range.clone(), container, name);
                     if let Some(bytes) = followed.await? {
+                        self.shared.activity.hit(bytes.len() as u64);
                         return Ok(bytes);
                     }
                     break;
@@ -524,6 +544,7 @@ impl<S: Storage + 'static> Storage for DiskCache<S> {
                 Plan::PassThrough => break,
             }
         }
+        self.shared.activity.miss();
         self.inner.get_range(container, name, range).await
     }
 

@@ -370,6 +370,13 @@ async fn a_copy_reads_like_the_inner_storage() {
     assert_eq!(whole.expect("body"), data);
     let stats = s.counters.snapshot();
     assert_eq!((stats.gets, stats.range_gets), (1, 0), "{stats:?}");
+    let activity = s.cache.monitor().activity();
+    assert_eq!(
+        (activity.hits, activity.misses, activity.evictions),
+        (302, 0, 0),
+        "the first read followed the download; every read was a hit"
+    );
+    assert!(activity.hit_bytes >= data.len() as u64, "{activity:?}");
     assert_eq!(
         read(&s.cache, "objects/pack/missing.pack", 0..1).await,
         Err(ErrorKind::NotFound)
@@ -403,6 +410,7 @@ async fn least_recently_used_copies_are_evicted() {
     assert_eq!(s.cache.stats().files, 2);
     assert!(s.cache.stats().bytes <= budget);
     assert_eq!(files_in(s.cache.dir()), 2);
+    assert_eq!(s.cache.monitor().activity().evictions, 1, "b went");
     assert_eq!(s.counters.snapshot().gets, 3);
     read(&s.cache, a, 0..100).await.expect("read");
     assert_eq!(

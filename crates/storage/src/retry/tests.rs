@@ -148,6 +148,21 @@ async fn overwrite_is_retried_until_it_succeeds() {
 }
 
 #[tokio::test]
+async fn the_observer_hears_each_retry() {
+    let recorder = std::sync::Arc::new(crate::observer::Recorder::default());
+    let store = store(&[MAYBE_SENT, LOST_ANSWER], 4)
+        .await
+        .with_observer(recorder.clone());
+    store
+        .put("c", "o", "data".into(), PutMode::Overwrite)
+        .await
+        .expect("third attempt succeeds");
+    store.head("c", "o").await.expect("no retry");
+    let retries = recorder.retries.lock().expect("not poisoned").clone();
+    assert_eq!(retries, [CallKind::Put, CallKind::Put]);
+}
+
+#[tokio::test]
 async fn attempts_are_bounded_and_the_last_error_returned() {
     let store = store(&[MAYBE_SENT; 5], 3).await;
     let err = store

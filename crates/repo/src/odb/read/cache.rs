@@ -12,6 +12,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -46,6 +47,11 @@ impl std::fmt::Debug for ReadCaches {
 }
 
 impl ReadCaches {
+    /// The block cache's counters since the process started.
+    pub fn block_stats(&self) -> BlockCacheStats {
+        self.blocks.stats()
+    }
+
     /// Caches of `options.cache_bytes` (blocks of `options.chunk_bytes`) and
     /// `options.delta_cache_bytes`.
     pub fn new(options: &OdbOptions) -> Arc<ReadCaches> {
@@ -84,6 +90,30 @@ type BlockKey = (u64, PackId, u64);
 pub struct BlockCache {
     blocks: Cache<BlockKey, Bytes>,
     block_bytes: u64,
+    counters: Arc<BlockCounters>,
+}
+
+/// What the block cache did since it was made, and holds now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockCacheStats {
+    /// Block reads answered from the cache (or by joining a read already under way).
+    pub hits: u64,
+    /// Block reads that went to the storage.
+    pub misses: u64,
+    /// Blocks dropped to make room.
+    pub evictions: u64,
+    /// Bytes held now.
+    pub bytes: u64,
+    /// The most bytes it holds.
+    pub capacity_bytes: u64,
+}
+
+/// Relaxed atomics: counting costs one uncontended add per block read.
+#[derive(Debug, Default)]
+struct BlockCounters {
+    lookups: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
 }
 
 impl BlockCache {
@@ -91,12 +121,33 @@ impl BlockCache {
     /// `max(chunk_bytes, MIN_BLOCK_BYTES)`.
     pub fn new(capacity_bytes: u64, chunk_bytes: u64) -> Self {
         let block_bytes = chunk_bytes.max(MIN_BLOCK_BYTES);
+        let counters = Arc::new(BlockCounters::default());
+        let evicted = Arc::clone(&counters);
         BlockCache {
             blocks: Cache::builder()
                 .weigher(|_, block: &Bytes| u32::try_from(block.len()).unwrap_or(u32::MAX))
                 .max_capacity(capacity_bytes.max(4 * block_bytes))
+                .eviction_listener(move |_, _, cause| {
+                    if cause.was_evicted() {
+                        evicted.evictions.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
                 .build(),
             block_bytes,
+            counters,
+        }
+    }
+
+    /// The counters so far (see [`BlockCacheStats`]).
+    pub fn stats(&self) -> BlockCacheStats {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let (lookups, misses) = (load(&self.counters.lookups), load(&self.counters.misses));
+        BlockCacheStats {
+            hits: lookups.saturating_sub(misses),
+            misses,
+            evictions: load(&self.counters.evictions),
+            bytes: self.blocks.weighted_size(),
+            capacity_bytes: self.blocks.policy().max_capacity().unwrap_or(0),
         }
     }
 
@@ -130,8 +181,10 @@ impl BlockCache {
         let start = number * self.block_bytes;
         let end = (start + self.block_bytes).min(pack.size);
         let container = &*space.container;
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         self.blocks
             .try_get_with((space.key, pack.id, number), async {
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
                 storage
                     .get_range(container, &pack.pack_name, start..end)
                     .await

@@ -86,6 +86,8 @@ pub struct UploadOutcome {
     pub pack_bytes: u64,
     /// v2 commands served (`ls-refs`, `fetch`).
     pub commands: u32,
+    /// The last v2 command served (`ls-refs` or `fetch`): over smart HTTP, the only one.
+    pub last_command: Option<&'static str>,
 }
 
 impl std::fmt::Display for UploadOutcome {

@@ -58,6 +58,10 @@ where
             V2Request::Command(command) => command,
         };
         outcome.commands += 1;
+        outcome.last_command = Some(match &command.command {
+            Command::LsRefs(_) => "ls-refs",
+            Command::Fetch(_) => "fetch",
+        });
         match command.command {
             Command::LsRefs(request) => ls_refs(handle, &request, output).await?,
             Command::Fetch(request) => {
