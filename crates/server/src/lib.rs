@@ -3,7 +3,8 @@
 //! puts its framing on top and hands each request to the same upload-pack / receive-pack
 //! sessions ([`session`]), which work on repositories opened once per process ([`registry`]).
 //! A fetch's objects are chosen by [`walk`] and streamed as a pack by [`pack`]; [`maintenance`]
-//! uses both to repack a repository, prunes it and compacts its log.
+//! uses both to repack a repository, prunes it and compacts its log. The transports tell an
+//! [`observer`] what they serve (the daemon's metrics).
 
 pub mod daemon;
 pub mod http;
