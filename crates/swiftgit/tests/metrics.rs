@@ -3,7 +3,8 @@
 //! counters compared with what was done; `/healthz`, `/readyz` and a 404. With
 //! `SWIFTGIT_TEST_CONFIG`, a daemon on the test Swift behind a fault proxy: `/readyz` turns
 //! unready within `http_timeout` when Swift answers 503, the failed clone shows in the storage
-//! counters, and `/readyz` is ready again once Swift is back.
+//! counters, and `/readyz` is ready again once Swift is back. With `SWIFTGIT_TEST_ETCD` too,
+//! a coordinated daemon counts its etcd transactions and `/readyz` checks etcd.
 //!
 //! promtool comes from Debian's `prometheus` package, which `scripts/test` installs; it sets
 //! `SWIFTGIT_TEST_TOOLS_REQUIRED=1`, and then a missing promtool fails the tests instead of
@@ -495,6 +496,67 @@ fn swift_outage_turns_readyz_unready_and_shows_in_the_counters() {
     git.ok(
         work.parent().expect("a parent"),
         &["clone", "-q", &url, "after"],
+    );
+    drop(daemon);
+    remove_container(&swift, &name);
+}
+
+#[test]
+fn coordinator_transactions_are_counted_and_etcd_checked_by_readyz() {
+    let test = "coordinator_transactions_are_counted_and_etcd_checked_by_readyz";
+    let Some(swift) = swift_config(test) else {
+        return;
+    };
+    let Some(endpoints) = std::env::var("SWIFTGIT_TEST_ETCD")
+        .ok()
+        .filter(|value| !value.is_empty())
+    else {
+        assert!(
+            std::env::var("SWIFTGIT_TEST_ETCD_REQUIRED").as_deref() != Ok("1"),
+            "{test}: SWIFTGIT_TEST_ETCD is not set"
+        );
+        eprintln!("skipped {test}: SWIFTGIT_TEST_ETCD is not set (scripts/etcd-dev start)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let random = rand::random::<u32>();
+    let mut text = std::fs::read_to_string(&swift).expect("read the Swift config");
+    text.push_str(&format!(
+        "\n[coordinator]\netcd_endpoints = {endpoints}\netcd_prefix = metrics-{random:08x}/\n"
+    ));
+    let config = dir.path().join("coordinated.conf");
+    std::fs::write(&config, text).expect("write the config");
+    let name = format!("metrics-etcd-{random:08x}");
+    init(&config, &name);
+    let daemon = Daemon::start(&config, dir.path(), &[]);
+    let url = format!("git://{}/{name}", daemon.git);
+    let git = Git::new();
+    let work = git.work_repo("work");
+    git.ok(&work, &["push", "-q", &url, "master"]);
+    git.commit(&work, "b.txt", "second\n", "second");
+    git.ok(&work, &["push", "-q", &url, "master"]);
+
+    let (status, body) = daemon.get("/readyz");
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            r#"{"ready":true,"checks":{"storage":{"ok":true},"coordinator":{"ok":true}}}"#
+        )
+    );
+    let page = daemon.scrape();
+    assert!(
+        page.value("swiftgit_coordinator_transactions_total{result=\"committed\"}") >= 2.0,
+        "one per push at least:\n{}",
+        page.0
+    );
+    assert_eq!(
+        page.value("swiftgit_coordinator_transactions_total{result=\"error\"}"),
+        0.0
+    );
+    assert_eq!(
+        page.value("swiftgit_pushes_total{transport=\"git\",result=\"accepted\"}"),
+        2.0
     );
     drop(daemon);
     remove_container(&swift, &name);
