@@ -475,6 +475,24 @@ fn fsck_finds_a_removed_pack_a_truncated_index_and_an_orphan_pack() {
     );
     // No name and no --all: a usage error.
     site.fails(&["fsck"], 2);
+
+    // An export that fails part way (a pack is gone) leaves its target as it found it.
+    let absent = git.path("export-absent.git");
+    let empty = git.path("export-empty.git");
+    std::fs::create_dir(&empty).expect("an empty directory");
+    for (target, existed) in [(&absent, false), (&empty, true)] {
+        let target_arg = target.to_str().expect("utf-8");
+        let (_, stderr) = site.fails(&["export", "damaged", target_arg], 1);
+        assert!(stderr.contains(removed.as_str()), "{stderr}");
+        match existed {
+            false => assert!(!target.exists(), "{target_arg} was left behind"),
+            true => assert_eq!(
+                std::fs::read_dir(target).expect("still there").count(),
+                0,
+                "{target_arg} was left with a partial export"
+            ),
+        }
+    }
 }
 
 /// The state a lost race leaves: the refs name a commit whose objects only a stored pack holds

@@ -48,6 +48,7 @@ pub async fn run(config: &Config, request: &ExportRequest) -> anyhow::Result<()>
         _ => bail!("give either PATH or --bundle FILE"),
     };
     refuse_non_empty(&bare)?;
+    let existed = bare.exists();
 
     let store = Store::open(config).await?;
     let outcome = async {
@@ -58,6 +59,9 @@ pub async fn run(config: &Config, request: &ExportRequest) -> anyhow::Result<()>
     }
     .await;
     store.close().await;
+    if outcome.is_err() {
+        discard(&bare, existed);
+    }
     let state = outcome?;
     match bundle {
         Some(bundle) => {
@@ -91,6 +95,25 @@ pub async fn run(config: &Config, request: &ExportRequest) -> anyhow::Result<()>
         ),
     }
     Ok(())
+}
+
+/// After a failed export: leaves `bare` as it was before, absent or an empty directory (it was
+/// one of the two, see [`refuse_non_empty`]). Best effort: what cannot be removed is said.
+fn discard(bare: &Path, existed: bool) {
+    let removed = std::fs::remove_dir_all(bare).or_else(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(error),
+    });
+    let restored = removed.and_then(|()| match existed {
+        true => std::fs::create_dir(bare),
+        false => Ok(()),
+    });
+    if let Err(error) = restored {
+        eprintln!(
+            "swiftgit: could not remove the partial export in {}: {error}",
+            bare.display()
+        );
+    }
 }
 
 /// Fails unless `path` is absent or an empty directory.
