@@ -34,6 +34,7 @@ pub async fn run(
     flags: &DaemonFlags,
     stats_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let settings = DaemonSettings::load(config, flags)?;
     let http = HttpSettings::load(config, flags.http.as_deref())?;
     if flags.no_git_daemon && http.listen.is_none() {
@@ -164,7 +165,7 @@ pub async fn run(
     };
     // Every listener is bound and has printed its address.
     systemd::notify("READY=1");
-    shutdown_signal().await;
+    shutdown.await;
     systemd::notify("STOPPING=1");
     let _ = stop.send(true);
     while servers.join_next().await.is_some() {}
@@ -199,27 +200,34 @@ fn storage_timeout(config: &Config) -> Duration {
     }
 }
 
-/// Completes on the first SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+/// Completes when `stream` (if any) delivers a signal; never without one.
+async fn received(stream: Option<&mut tokio::signal::unix::Signal>) {
+    match stream {
+        Some(stream) => {
+            stream.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM received after this call.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered now, not when first polled: a signal that comes once READY=1 is sent (or
+    // during start-up) must stop the daemon gracefully, not kill it with the default action.
+    let listen = |kind: SignalKind, name: &'static str| match signal(kind) {
+        Ok(stream) => Some(stream),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for {name}");
+            None
         }
     };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT");
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            () = received(interrupt.as_mut()) => tracing::info!("SIGINT: shutting down"),
+            () = received(terminate.as_mut()) => tracing::info!("SIGTERM: shutting down"),
         }
-    };
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
     }
 }
